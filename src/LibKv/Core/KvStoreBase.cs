@@ -1,0 +1,343 @@
+using System.Reactive.Disposables;
+using System.Reactive.Linq;
+
+namespace LibKv.Core;
+
+/// <summary>
+/// The part every backend shares: argument validation, the value size limit, watch de-duplication and
+/// completion on dispose. Backends implement the <c>…Core</c> members with already normalized keys.
+/// </summary>
+public abstract class KvStoreBase : IStore
+{
+    /// <summary>The largest value any backend accepts (Consul's limit, the smallest of the three servers).</summary>
+    public const int MaxValueBytes = 512 * 1024;
+
+    private static readonly ReadOptions s_defaultRead = new();
+    private static readonly WriteOptions s_defaultWrite = new();
+    private static readonly LockOptions s_defaultLock = new();
+    private readonly CancellationTokenSource _closing = new();
+    private int _disposed;
+
+    /// <summary>Keeps a copy of the options and normalizes <see cref="StoreOptions.Root"/>.</summary>
+    protected KvStoreBase(StoreOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        Options = options.Clone();
+        Root = KeyPath.NormalizeRoot(options.Root);
+        Time = options.TimeProvider ?? TimeProvider.System;
+    }
+
+    /// <inheritdoc />
+    public abstract string Backend { get; }
+
+    /// <summary>The options this store was created with.</summary>
+    protected StoreOptions Options { get; }
+
+    /// <summary>The normalized root, or null.</summary>
+    protected string? Root { get; }
+
+    /// <summary>The clock.</summary>
+    protected TimeProvider Time { get; }
+
+    /// <summary>Cancelled when the store starts disposing.</summary>
+    protected CancellationToken Closing => _closing.Token;
+
+    /// <summary>True once disposal has begun.</summary>
+    protected bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    /// <inheritdoc />
+    public ValueTask PutAsync(string key, ReadOnlyMemory<byte> value, WriteOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var k = KeyPath.Normalize(key);
+        var o = CheckWrite(options);
+        CheckValue(k, value);
+        ThrowIfDisposed();
+        return PutCoreAsync(k, value, o, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<KVPair> GetAsync(string key, ReadOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var k = KeyPath.Normalize(key);
+        ThrowIfDisposed();
+        return GetCoreAsync(k, options ?? s_defaultRead, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask DeleteAsync(string key, CancellationToken cancellationToken = default)
+    {
+        var k = KeyPath.Normalize(key);
+        ThrowIfDisposed();
+        return DeleteCoreAsync(k, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<bool> ExistsAsync(string key, ReadOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var k = KeyPath.Normalize(key);
+        ThrowIfDisposed();
+        return ExistsCoreAsync(k, options ?? s_defaultRead, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<IReadOnlyList<KVPair>> ListAsync(string directory, ReadOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var d = KeyPath.NormalizeDirectory(directory);
+        ThrowIfDisposed();
+        return ListCoreAsync(d, options ?? s_defaultRead, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask DeleteTreeAsync(string directory, CancellationToken cancellationToken = default)
+    {
+        var d = KeyPath.NormalizeDirectory(directory);
+        if (d.Length == 0)
+        {
+            throw new ArgumentException("DeleteTree of the whole store is not allowed; name a directory.", nameof(directory));
+        }
+
+        ThrowIfDisposed();
+        return DeleteTreeCoreAsync(d, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<KVPair> AtomicPutAsync(string key, ReadOnlyMemory<byte> value, KVPair? previous, WriteOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var k = KeyPath.Normalize(key);
+        var o = CheckWrite(options);
+        CheckValue(k, value);
+        ThrowIfDisposed();
+        return AtomicPutCoreAsync(k, value, previous, o, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public ValueTask AtomicDeleteAsync(string key, KVPair previous, CancellationToken cancellationToken = default)
+    {
+        var k = KeyPath.Normalize(key);
+        ArgumentNullException.ThrowIfNull(previous);
+        ThrowIfDisposed();
+        return AtomicDeleteCoreAsync(k, previous, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public IObservable<KVPair?> Watch(string key, ReadOptions? options = null)
+    {
+        var k = KeyPath.Normalize(key);
+        ThrowIfDisposed();
+        var o = options ?? s_defaultRead;
+        return Guard(Observable.Defer(() => WatchCore(k, o)), SamePair, IsStalePair);
+    }
+
+    /// <inheritdoc />
+    public IObservable<IReadOnlyList<KVPair>> WatchTree(string directory, ReadOptions? options = null)
+    {
+        var d = KeyPath.NormalizeDirectory(directory);
+        ThrowIfDisposed();
+        var o = options ?? s_defaultRead;
+        return Guard(Observable.Defer(() => WatchTreeCore(d, o)), SameList, static (_, _) => false);
+    }
+
+    /// <inheritdoc />
+    public ILocker NewLock(string key, LockOptions? options = null)
+    {
+        var k = KeyPath.Normalize(key);
+        var o = options ?? s_defaultLock;
+        if (o.Ttl <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("LockOptions.Ttl must be positive.", nameof(options));
+        }
+
+        if (o.Value is { Length: > MaxValueBytes })
+        {
+            throw new KvException(KvErrorCode.ValueTooLarge, $"The lock value of '{k}' is {o.Value.Length} bytes; the limit is {MaxValueBytes}.", k);
+        }
+
+        ThrowIfDisposed();
+        return NewLockCore(k, o);
+    }
+
+    /// <summary>Completes every live watch, then releases what the backend owns.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await _closing.CancelAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            await DisposeCoreAsync().ConfigureAwait(false);
+            _closing.Dispose();
+            GC.SuppressFinalize(this);
+        }
+    }
+
+    /// <summary>See <see cref="IStore.PutAsync"/>; key normalized, options checked.</summary>
+    protected abstract ValueTask PutCoreAsync(string key, ReadOnlyMemory<byte> value, WriteOptions options, CancellationToken cancellationToken);
+
+    /// <summary>See <see cref="IStore.GetAsync"/>.</summary>
+    protected abstract ValueTask<KVPair> GetCoreAsync(string key, ReadOptions options, CancellationToken cancellationToken);
+
+    /// <summary>See <see cref="IStore.DeleteAsync"/>.</summary>
+    protected abstract ValueTask DeleteCoreAsync(string key, CancellationToken cancellationToken);
+
+    /// <summary>See <see cref="IStore.ExistsAsync"/>.</summary>
+    protected abstract ValueTask<bool> ExistsCoreAsync(string key, ReadOptions options, CancellationToken cancellationToken);
+
+    /// <summary>See <see cref="IStore.ListAsync"/>; <paramref name="directory"/> may be "".</summary>
+    protected abstract ValueTask<IReadOnlyList<KVPair>> ListCoreAsync(string directory, ReadOptions options, CancellationToken cancellationToken);
+
+    /// <summary>See <see cref="IStore.DeleteTreeAsync"/>; <paramref name="directory"/> is never "".</summary>
+    protected abstract ValueTask DeleteTreeCoreAsync(string directory, CancellationToken cancellationToken);
+
+    /// <summary>See <see cref="IStore.AtomicPutAsync"/>.</summary>
+    protected abstract ValueTask<KVPair> AtomicPutCoreAsync(string key, ReadOnlyMemory<byte> value, KVPair? previous, WriteOptions options, CancellationToken cancellationToken);
+
+    /// <summary>See <see cref="IStore.AtomicDeleteAsync"/>.</summary>
+    protected abstract ValueTask AtomicDeleteCoreAsync(string key, KVPair previous, CancellationToken cancellationToken);
+
+    /// <summary>A cold observable of the key's states; the base removes repeats and completes it on dispose.</summary>
+    protected abstract IObservable<KVPair?> WatchCore(string key, ReadOptions options);
+
+    /// <summary>A cold observable of the directory's snapshots; the base removes repeats and completes it on dispose.</summary>
+    protected abstract IObservable<IReadOnlyList<KVPair>> WatchTreeCore(string directory, ReadOptions options);
+
+    /// <summary>A locker for the normalized key with checked options.</summary>
+    protected abstract ILocker NewLockCore(string key, LockOptions options);
+
+    /// <summary>Releases connections, leases and sessions; called once, after <see cref="Closing"/> is cancelled.</summary>
+    protected abstract ValueTask DisposeCoreAsync();
+
+    /// <summary>Throws <see cref="ObjectDisposedException"/> once the store is disposed.</summary>
+    protected void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(IsDisposed, this);
+
+    /// <summary>True when two watch states are the same (same key and LastIndex, or both null).</summary>
+    public static bool SamePair(KVPair? a, KVPair? b) =>
+        a is null ? b is null : b is not null && a.LastIndex == b.LastIndex && string.Equals(a.Key, b.Key, StringComparison.Ordinal);
+
+    /// <summary>True when two snapshots list the same keys at the same versions.</summary>
+    public static bool SameList(IReadOnlyList<KVPair> a, IReadOnlyList<KVPair> b)
+    {
+        if (a.Count != b.Count)
+        {
+            return false;
+        }
+
+        for (var i = 0; i < a.Count; i++)
+        {
+            if (!SamePair(a[i], b[i]))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool IsStalePair(KVPair? lastNonNull, KVPair? next) =>
+        lastNonNull is not null && next is not null && next.LastIndex <= lastNonNull.LastIndex;
+
+    private static WriteOptions CheckWrite(WriteOptions? options)
+    {
+        if (options is null)
+        {
+            return s_defaultWrite;
+        }
+
+        if (options.Ttl is { } ttl && ttl <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("WriteOptions.Ttl must be positive when set.", nameof(options));
+        }
+
+        if (options.KeepAlive && options.Ttl is null)
+        {
+            throw new ArgumentException("WriteOptions.KeepAlive needs a Ttl.", nameof(options));
+        }
+
+        return options;
+    }
+
+    private static void CheckValue(string key, ReadOnlyMemory<byte> value)
+    {
+        if (value.Length > MaxValueBytes)
+        {
+            throw new KvException(KvErrorCode.ValueTooLarge, $"The value of '{key}' is {value.Length} bytes; the limit is {MaxValueBytes}.", key);
+        }
+    }
+
+    private IObservable<T> Guard<T>(IObservable<T> source, Func<T, T, bool> same, Func<T, T, bool> stale) =>
+        Observable.Create<T>(observer =>
+        {
+            var gate = new object();
+            var done = false;
+            var hasLast = false;
+            T last = default!;
+            T lastNonNull = default!;
+            var subscription = new SingleAssignmentDisposable();
+
+            void Finish(Action<IObserver<T>> signal)
+            {
+                lock (gate)
+                {
+                    if (done)
+                    {
+                        return;
+                    }
+
+                    done = true;
+                    signal(observer);
+                }
+
+                subscription.Dispose();
+            }
+
+            CancellationTokenRegistration registration;
+            try
+            {
+                registration = _closing.Token.Register(() => Finish(static o => o.OnCompleted()));
+            }
+            catch (ObjectDisposedException)
+            {
+                observer.OnCompleted();
+                return Disposable.Empty;
+            }
+
+            subscription.Disposable = source.Subscribe(
+                value =>
+                {
+                    lock (gate)
+                    {
+                        if (done || (hasLast && same(last, value)) || (lastNonNull is not null && stale(lastNonNull, value)))
+                        {
+                            return;
+                        }
+
+                        hasLast = true;
+                        last = value;
+                        if (value is not null)
+                        {
+                            lastNonNull = value;
+                        }
+
+                        observer.OnNext(value);
+                    }
+                },
+                error => Finish(o => o.OnError(error)),
+                () => Finish(static o => o.OnCompleted()));
+
+            return Disposable.Create(() =>
+            {
+                lock (gate)
+                {
+                    done = true;
+                }
+
+                registration.Dispose();
+                subscription.Dispose();
+            });
+        });
+}

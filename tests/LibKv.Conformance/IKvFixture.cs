@@ -1,0 +1,20 @@
+namespace LibKv.Conformance;
+
+/// <summary>What a backend gives the conformance suite: clients of one fresh store on a real server.</summary>
+public interface IKvFixture
+{
+    /// <summary>The canonical backend name, as in <see cref="StoreFactory.Backends"/>.</summary>
+    string Backend { get; }
+
+    /// <summary>
+    /// Opens <paramref name="count"/> independent clients (separate connections and sessions, as separate processes
+    /// would have) of one fresh, empty keyspace, created through <see cref="StoreFactory.Default"/>.
+    /// </summary>
+    Task<IStore[]> CreateClientsAsync(int count, Action<StoreOptions>? configure = null, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Ends <paramref name="client"/>'s server-side session or lease as a long partition or pause would
+    /// (its keep-alive keys go, its locks are lost), leaving the store usable afterwards.
+    /// </summary>
+    Task ExpireSessionAsync(IStore client);
+}
