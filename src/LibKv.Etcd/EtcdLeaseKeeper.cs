@@ -1,0 +1,236 @@
+using System.Collections.Concurrent;
+using LibKv.Etcd.Grpc;
+using LibKv.Etcd.Protocol;
+
+namespace LibKv.Etcd;
+
+/// <summary>
+/// Keeps leases alive over one shared LeaseKeepAlive stream per store, each refreshed every third of its TTL.
+/// A lease the server reports gone, or that could not be refreshed before it ran out, is lost: its callback runs once.
+/// </summary>
+internal sealed class EtcdLeaseKeeper : IAsyncDisposable
+{
+    private static readonly TimeSpan s_tick = TimeSpan.FromMilliseconds(200);
+    private readonly EtcdConnection _connection;
+    private readonly CancellationTokenSource _closing = new();
+    private readonly ConcurrentDictionary<long, Kept> _leases = new();
+    private readonly object _gate = new();
+    private GrpcDuplexCall<LeaseKeepAliveResponse>? _call;
+    private Task? _connectionLoop;
+    private Task? _tickLoop;
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public EtcdLeaseKeeper(EtcdConnection connection) => _connection = connection;
+
+    /// <summary>The leases being kept alive.</summary>
+    public IReadOnlyCollection<long> Ids => _leases.Keys.ToArray();
+
+    /// <summary>Starts keeping <paramref name="id"/> alive; <paramref name="onLost"/> runs once if it is lost.</summary>
+    public void Add(long id, long ttlSeconds, Action<string>? onLost)
+    {
+        var now = Environment.TickCount64;
+        _leases[id] = new Kept(id, ttlSeconds * 1000, onLost) { Deadline = now + (ttlSeconds * 1000), LastSent = now };
+        lock (_gate)
+        {
+            if (_closing.IsCancellationRequested)
+            {
+                return;
+            }
+
+            _connectionLoop ??= Task.Run(ConnectionLoopAsync);
+            _tickLoop ??= Task.Run(TickLoopAsync);
+            _wake.TrySetResult();
+        }
+    }
+
+    /// <summary>Stops keeping <paramref name="id"/> alive (no callback).</summary>
+    public bool Remove(long id) => _leases.TryRemove(id, out _);
+
+    public async ValueTask DisposeAsync()
+    {
+        Task? a, b;
+        lock (_gate)
+        {
+            _closing.Cancel();
+            _call?.Abort();
+            a = _connectionLoop;
+            b = _tickLoop;
+        }
+
+        foreach (var task in new[] { a, b })
+        {
+            if (task is not null)
+            {
+                try
+                {
+                    await task.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+        }
+    }
+
+    private void Lose(Kept kept, string reason)
+    {
+        if (!_leases.TryRemove(new KeyValuePair<long, Kept>(kept.Id, kept)))
+        {
+            return;
+        }
+
+        EtcdLog.LeaseLost(_connection.Logger, kept.Id, reason);
+        try
+        {
+            kept.OnLost?.Invoke(reason);
+        }
+        catch (Exception e)
+        {
+            EtcdLog.BackgroundFailure(_connection.Logger, e.Message);
+        }
+    }
+
+    private async Task TickLoopAsync()
+    {
+        using var timer = new PeriodicTimer(s_tick);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(_closing.Token).ConfigureAwait(false))
+            {
+                var now = Environment.TickCount64;
+                var call = Volatile.Read(ref _call);
+                foreach (var kept in _leases.Values)
+                {
+                    if (now >= kept.Deadline)
+                    {
+                        Lose(kept, "not renewed before its TTL ran out");
+                    }
+                    else if (call is not null && now - kept.LastSent >= kept.TtlMs / 3)
+                    {
+                        kept.LastSent = now;
+                        call.Write(new LeaseKeepAliveRequest { ID = kept.Id });
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task ConnectionLoopAsync()
+    {
+        var closing = _closing.Token;
+        var backoff = TimeSpan.FromMilliseconds(50);
+        while (!closing.IsCancellationRequested)
+        {
+            Task wake;
+            lock (_gate)
+            {
+                if (_wake.Task.IsCompleted)
+                {
+                    _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+
+                wake = _wake.Task;
+            }
+
+            var first = _leases.Values.FirstOrDefault();
+            if (first is null)
+            {
+                try
+                {
+                    await wake.WaitAsync(closing).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                continue;
+            }
+
+            GrpcDuplexCall<LeaseKeepAliveResponse>? call = null;
+            var endpoint = _connection.EndpointList;
+            try
+            {
+                first.LastSent = Environment.TickCount64;
+                call = await _connection.OpenStreamAsync(EtcdMethods.LeaseKeepAlive, new LeaseKeepAliveRequest { ID = first.Id }, LeaseKeepAliveResponse.Parser, closing).ConfigureAwait(false);
+                endpoint = call.Endpoint;
+                EtcdLog.StreamOpened(_connection.Logger, "keep-alive", endpoint);
+                Volatile.Write(ref _call, call);
+                while (await call.ReadAsync(closing).ConfigureAwait(false) is { } response)
+                {
+                    backoff = TimeSpan.FromMilliseconds(50);
+                    if (!_leases.TryGetValue(response.ID, out var kept))
+                    {
+                        continue;
+                    }
+
+                    if (response.TTL <= 0)
+                    {
+                        Lose(kept, "the server no longer has it (expired or revoked)");
+                    }
+                    else
+                    {
+                        kept.Deadline = kept.LastSent + (response.TTL * 1000);
+                    }
+                }
+
+                EtcdLog.StreamBroken(_connection.Logger, "keep-alive", endpoint, "closed by the server");
+            }
+            catch (OperationCanceledException) when (closing.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                EtcdLog.StreamBroken(_connection.Logger, "keep-alive", endpoint, e.Message);
+            }
+            finally
+            {
+                Interlocked.CompareExchange(ref _call, null, call);
+                if (call is not null)
+                {
+                    await call.DisposeAsync().ConfigureAwait(false);
+                    _connection.ReportBroken(call.Endpoint);
+                }
+            }
+
+            try
+            {
+                await Task.Delay(backoff, closing).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
+        }
+    }
+
+    private sealed class Kept(long id, long ttlMs, Action<string>? onLost)
+    {
+        private long _deadline;
+        private long _lastSent;
+
+        public long Id { get; } = id;
+
+        public long TtlMs { get; } = ttlMs;
+
+        public Action<string>? OnLost { get; } = onLost;
+
+        public long Deadline
+        {
+            get => Volatile.Read(ref _deadline);
+            set => Volatile.Write(ref _deadline, value);
+        }
+
+        public long LastSent
+        {
+            get => Volatile.Read(ref _lastSent);
+            set => Volatile.Write(ref _lastSent, value);
+        }
+    }
+}

@@ -1,0 +1,254 @@
+using Google.Protobuf;
+using LibKv.Core;
+using LibKv.Etcd.Protocol;
+
+namespace LibKv.Etcd;
+
+/// <summary>
+/// etcd's lock recipe: a lease per hold, a waiter key "\u0001lock/root/key\u0001&lt;lease&gt;" on it; the lowest
+/// CreateRevision owns the lock, each waiter watches only its predecessor. The fencing token is the owner's CreateRevision.
+/// </summary>
+internal sealed class EtcdLocker : LockerBase
+{
+    private readonly EtcdStore _store;
+    private readonly string _prefix;
+
+    public EtcdLocker(EtcdStore store, string key, LockOptions options, TimeProvider time)
+        : base(key, options, time)
+    {
+        _store = store;
+        _prefix = store.Keys.LockPrefix(key);
+        store.Track(this, add: true);
+    }
+
+    protected override async ValueTask AcquireCoreAsync(LockHold hold, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var connection = _store.Connection;
+            var ttl = EtcdStore.TtlSeconds(LockOptions.Ttl);
+            var grant = await connection.GrantAsync(ttl, cancellationToken).ConfigureAwait(false);
+            var state = new HoldState(grant.ID, ByteString.CopyFromUtf8(_prefix + grant.ID.ToString("x16", System.Globalization.CultureInfo.InvariantCulture)));
+            _store.Keeper.Add(grant.ID, grant.TTL, _ => state.LeaseLost.Cancel());
+            try
+            {
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, state.LeaseLost.Token);
+                try
+                {
+                    if (await TryAcquireAsync(state, linked.Token).ConfigureAwait(false))
+                    {
+                        hold.FencingToken = (ulong)state.Revision;
+                        hold.State = state;
+                        StartMonitor(hold, state);
+                        return;
+                    }
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // The lease was lost while waiting: start over with a new one.
+                }
+
+                await CleanupAsync(state).ConfigureAwait(false);
+            }
+            catch
+            {
+                await CleanupAsync(state).ConfigureAwait(false);
+                throw;
+            }
+        }
+    }
+
+    protected override async ValueTask ReleaseCoreAsync(LockHold hold, CancellationToken cancellationToken)
+    {
+        if (hold.State is not HoldState state)
+        {
+            return;
+        }
+
+        state.Monitor.Cancel();
+        _store.Keeper.Remove(state.LeaseId);
+        if (LockOptions.DeleteOnUnlock)
+        {
+            var txn = new TxnRequest
+            {
+                Compare = { EtcdStore.CompareCreate(state.WaiterKey, state.Revision) },
+                Success =
+                {
+                    new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = _store.Keys.Full(Key) } },
+                    new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = state.WaiterKey } },
+                },
+            };
+            await _store.Connection.TxnAsync(txn, Key, idempotent: true, cancellationToken).ConfigureAwait(false);
+        }
+
+        try
+        {
+            await _store.Connection.RevokeAsync(state.LeaseId, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KvException e) when (EtcdErrors.IsLeaseNotFound(e))
+        {
+        }
+    }
+
+    protected override ValueTask DisposeCoreAsync()
+    {
+        _store.Track(this, add: false);
+        return ValueTask.CompletedTask;
+    }
+
+    private async Task<bool> TryAcquireAsync(HoldState state, CancellationToken cancellationToken)
+    {
+        var connection = _store.Connection;
+        var prefixStart = ByteString.CopyFromUtf8(_prefix);
+        var prefixEnd = ByteString.CopyFromUtf8(_prefix[..^1] + "\u0002");
+
+        // Create the waiter key (or find it, when a retried request already created it).
+        var create = new TxnRequest
+        {
+            Compare = { EtcdStore.CompareCreate(state.WaiterKey, 0) },
+            Success = { new RequestOp { RequestPut = new PutRequest { Key = state.WaiterKey, Lease = state.LeaseId } } },
+            Failure = { new RequestOp { RequestRange = new RangeRequest { Key = state.WaiterKey } } },
+        };
+        var created = await connection.TxnAsync(create, Key, idempotent: true, cancellationToken).ConfigureAwait(false);
+        state.Revision = created.Succeeded ? created.Header.Revision : created.Responses[0].ResponseRange.Kvs[0].CreateRevision;
+
+        while (true)
+        {
+            // The predecessor: the newest waiter created before this one.
+            var before = new RangeRequest
+            {
+                Key = prefixStart,
+                RangeEnd = prefixEnd,
+                MaxCreateRevision = state.Revision - 1,
+                SortTarget = RangeRequest.Types.SortTarget.Create,
+                SortOrder = RangeRequest.Types.SortOrder.Descend,
+                Limit = 1,
+                KeysOnly = true,
+            };
+            var predecessors = await connection.RangeAsync(before, Key, cancellationToken).ConfigureAwait(false);
+            if (predecessors.Kvs.Count == 0)
+            {
+                break;
+            }
+
+            await WaitForDeleteAsync(predecessors.Kvs[0].Key, predecessors.Header.Revision + 1, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Owner: write the user key, but only while the waiter key is still ours.
+        var write = new TxnRequest
+        {
+            Compare = { EtcdStore.CompareCreate(state.WaiterKey, state.Revision) },
+            Success = { new RequestOp { RequestPut = new PutRequest { Key = _store.Keys.Full(Key), Value = ByteString.CopyFrom(LockOptions.Value ?? Array.Empty<byte>()) } } },
+        };
+        var written = await connection.TxnAsync(write, Key, idempotent: true, CancellationToken.None).ConfigureAwait(false);
+        state.WatchFrom = written.Header.Revision + 1;
+        return written.Succeeded;
+    }
+
+    private async Task WaitForDeleteAsync(ByteString key, long fromRevision, CancellationToken cancellationToken)
+    {
+        using var watch = _store.Hub.Add(key, ByteString.Empty, fromRevision);
+        await foreach (var response in watch.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (response.Canceled || response.CompactRevision > 0)
+            {
+                return;
+            }
+
+            foreach (var e in response.Events)
+            {
+                if (e.Type == Event.Types.EventType.Delete)
+                {
+                    return;
+                }
+            }
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+    }
+
+    private void StartMonitor(LockHold hold, HoldState state)
+    {
+        var token = state.Monitor.Token;
+        state.LeaseLost.Token.Register(hold.Lose);
+        _ = Task.Run(async () =>
+        {
+            var from = state.WatchFrom;
+            try
+            {
+                while (!token.IsCancellationRequested)
+                {
+                    using var watch = _store.Hub.Add(state.WaiterKey, ByteString.Empty, from);
+                    await foreach (var response in watch.Reader.ReadAllAsync(token).ConfigureAwait(false))
+                    {
+                        if (response.Canceled || response.CompactRevision > 0)
+                        {
+                            break;
+                        }
+
+                        foreach (var e in response.Events)
+                        {
+                            if (e.Type == Event.Types.EventType.Delete)
+                            {
+                                hold.Lose();
+                                return;
+                            }
+                        }
+                    }
+
+                    // Compacted or the store closed: check the waiter key directly, then watch again.
+                    var check = await _store.Connection.RangeAsync(new RangeRequest { Key = state.WaiterKey }, Key, token).ConfigureAwait(false);
+                    if (check.Kvs.Count == 0 || check.Kvs[0].CreateRevision != state.Revision)
+                    {
+                        hold.Lose();
+                        return;
+                    }
+
+                    from = check.Header.Revision + 1;
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            catch (KvException)
+            {
+                // The store is closing or unreachable; the lease keeper decides whether the hold is lost.
+                if (!token.IsCancellationRequested && _store.Keeper.Ids.Contains(state.LeaseId) is false)
+                {
+                    hold.Lose();
+                }
+            }
+        });
+    }
+
+    private async Task CleanupAsync(HoldState state)
+    {
+        _store.Keeper.Remove(state.LeaseId);
+        state.Monitor.Cancel();
+        try
+        {
+            using var timeout = new CancellationTokenSource(_store.Connection.RequestTimeout);
+            await _store.Connection.RevokeAsync(state.LeaseId, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is KvException or OperationCanceledException)
+        {
+            // The lease expires on its own within its TTL.
+        }
+    }
+
+    private sealed class HoldState(long leaseId, ByteString waiterKey)
+    {
+        public long LeaseId { get; } = leaseId;
+
+        public ByteString WaiterKey { get; } = waiterKey;
+
+        public long Revision { get; set; }
+
+        public long WatchFrom { get; set; }
+
+        public CancellationTokenSource LeaseLost { get; } = new();
+
+        public CancellationTokenSource Monitor { get; } = new();
+    }
+}

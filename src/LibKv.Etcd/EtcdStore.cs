@@ -1,0 +1,517 @@
+using System.Collections.Concurrent;
+using System.Reactive.Disposables;
+using System.Reactive.Linq;
+using Google.Protobuf;
+using LibKv.Core;
+using LibKv.Etcd.Protocol;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace LibKv.Etcd;
+
+/// <summary>The etcd v3 store: LibKv's contract over etcd's gRPC API (KV, Watch, Lease, Auth).</summary>
+/// <code>
+/// await using var store = await StoreFactory.Default.CreateAsync("etcd", new StoreOptions { Endpoints = { "127.0.0.1:2379" } });
+/// </code>
+public sealed class EtcdStore : KvStoreBase
+{
+    /// <summary>The backend name.</summary>
+    public const string BackendName = "etcd";
+
+    /// <summary>The endpoint used when none is given.</summary>
+    public const string DefaultEndpoint = "127.0.0.1:2379";
+
+    private readonly ConcurrentDictionary<long, Task<long>> _keepAliveLeases = new();
+    private readonly ConcurrentDictionary<EtcdLocker, byte> _lockers = new();
+    private readonly ILogger _logger;
+
+    private EtcdStore(StoreOptions options)
+        : base(options)
+    {
+        _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<EtcdStore>();
+        Connection = new EtcdConnection(Options, _logger);
+        Keys = new EtcdKeys(Root);
+        Hub = new EtcdWatchHub(Connection);
+        Keeper = new EtcdLeaseKeeper(Connection);
+    }
+
+    /// <inheritdoc />
+    public override string Backend => BackendName;
+
+    internal EtcdConnection Connection { get; }
+
+    internal EtcdKeys Keys { get; }
+
+    internal EtcdWatchHub Hub { get; }
+
+    internal EtcdLeaseKeeper Keeper { get; }
+
+    /// <summary>The leases this store keeps alive (keep-alive keys and locks); for tests that end them from outside.</summary>
+    internal IReadOnlyCollection<long> LeaseIds => Keeper.Ids;
+
+    /// <summary>Creates a store and checks that etcd answers (and accepts the credentials).</summary>
+    public static async ValueTask<EtcdStore> CreateAsync(StoreOptions options, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var store = new EtcdStore(options);
+        try
+        {
+            var probe = new RangeRequest { Key = store.Keys.TreeStart(string.Empty), CountOnly = true, Limit = 1 };
+            await store.Connection.CallAsync(EtcdMethods.Range, probe, RangeResponse.Parser, null, idempotent: true, cancellationToken, singleRound: true).ConfigureAwait(false);
+            return store;
+        }
+        catch
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    internal static long TtlSeconds(TimeSpan ttl) => Math.Max(1, (long)Math.Ceiling(ttl.TotalSeconds));
+
+    internal void Track(EtcdLocker locker, bool add)
+    {
+        if (add)
+        {
+            _lockers[locker] = 0;
+        }
+        else
+        {
+            _lockers.TryRemove(locker, out _);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask PutCoreAsync(string key, ReadOnlyMemory<byte> value, WriteOptions options, CancellationToken cancellationToken)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var lease = await LeaseForAsync(options, cancellationToken).ConfigureAwait(false);
+            var request = new PutRequest { Key = Keys.Full(key), Value = EtcdKeys.Wrap(value), Lease = lease };
+            try
+            {
+                await Connection.PutAsync(request, key, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (KvException e) when (attempt == 0 && EtcdErrors.IsLeaseNotFound(e))
+            {
+                ForgetKeepAliveLease(lease);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask<KVPair> GetCoreAsync(string key, ReadOptions options, CancellationToken cancellationToken)
+    {
+        var response = await Connection.RangeAsync(new RangeRequest { Key = Keys.Full(key), Serializable = !options.Consistent }, key, cancellationToken).ConfigureAwait(false);
+        return response.Kvs.Count == 0 ? throw NotFound(key) : EtcdKeys.Pair(key, response.Kvs[0]);
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask DeleteCoreAsync(string key, CancellationToken cancellationToken)
+    {
+        var response = await Connection.DeleteAsync(new DeleteRangeRequest { Key = Keys.Full(key) }, key, cancellationToken).ConfigureAwait(false);
+        if (response.Deleted == 0)
+        {
+            throw NotFound(key);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask<bool> ExistsCoreAsync(string key, ReadOptions options, CancellationToken cancellationToken)
+    {
+        var response = await Connection.RangeAsync(new RangeRequest { Key = Keys.Full(key), CountOnly = true, Serializable = !options.Consistent }, key, cancellationToken).ConfigureAwait(false);
+        return response.Count > 0;
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask<IReadOnlyList<KVPair>> ListCoreAsync(string directory, ReadOptions options, CancellationToken cancellationToken)
+    {
+        var tree = new RangeRequest { Key = Keys.TreeStart(directory), RangeEnd = Keys.TreeEnd(directory), Serializable = !options.Consistent };
+        RangeResponse under;
+        bool exists;
+        if (directory.Length == 0)
+        {
+            under = await Connection.RangeAsync(tree, directory, cancellationToken).ConfigureAwait(false);
+            exists = under.Kvs.Count > 0;
+        }
+        else if (options.Consistent)
+        {
+            // Both ranges in one transaction: one round trip, one revision.
+            var txn = new TxnRequest
+            {
+                Success =
+                {
+                    new RequestOp { RequestRange = tree },
+                    new RequestOp { RequestRange = new RangeRequest { Key = Keys.Full(directory), CountOnly = true } },
+                },
+            };
+            var response = await Connection.TxnAsync(txn, directory, idempotent: true, cancellationToken).ConfigureAwait(false);
+            under = response.Responses[0].ResponseRange;
+            exists = under.Kvs.Count > 0 || response.Responses[1].ResponseRange.Count > 0;
+        }
+        else
+        {
+            under = await Connection.RangeAsync(tree, directory, cancellationToken).ConfigureAwait(false);
+            exists = under.Kvs.Count > 0
+                || (await Connection.RangeAsync(new RangeRequest { Key = Keys.Full(directory), CountOnly = true, Serializable = true }, directory, cancellationToken).ConfigureAwait(false)).Count > 0;
+        }
+
+        if (!exists)
+        {
+            throw NotFound(directory);
+        }
+
+        return ToList(under.Kvs);
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask DeleteTreeCoreAsync(string directory, CancellationToken cancellationToken)
+    {
+        var txn = new TxnRequest
+        {
+            Success =
+            {
+                new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = Keys.Full(directory) } },
+                new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = Keys.TreeStart(directory), RangeEnd = Keys.TreeEnd(directory) } },
+            },
+        };
+        var response = await Connection.TxnAsync(txn, directory, idempotent: false, cancellationToken).ConfigureAwait(false);
+        if (response.Responses.Sum(r => r.ResponseDeleteRange.Deleted) == 0)
+        {
+            throw NotFound(directory);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask<KVPair> AtomicPutCoreAsync(string key, ReadOnlyMemory<byte> value, KVPair? previous, WriteOptions options, CancellationToken cancellationToken)
+    {
+        var full = Keys.Full(key);
+        for (var attempt = 0; ; attempt++)
+        {
+            var lease = await LeaseForAsync(options, cancellationToken).ConfigureAwait(false);
+            var txn = new TxnRequest
+            {
+                Compare = { previous is null ? CompareCreate(full, 0) : CompareMod(full, previous.LastIndex) },
+                Success = { new RequestOp { RequestPut = new PutRequest { Key = full, Value = EtcdKeys.Wrap(value), Lease = lease } } },
+                Failure = { new RequestOp { RequestRange = new RangeRequest { Key = full, KeysOnly = true } } },
+            };
+            TxnResponse response;
+            try
+            {
+                response = await Connection.TxnAsync(txn, key, idempotent: false, cancellationToken).ConfigureAwait(false);
+            }
+            catch (KvException e) when (attempt == 0 && EtcdErrors.IsLeaseNotFound(e))
+            {
+                ForgetKeepAliveLease(lease);
+                continue;
+            }
+
+            if (response.Succeeded)
+            {
+                return new KVPair(key, value.ToArray(), (ulong)response.Header.Revision);
+            }
+
+            var found = response.Responses[0].ResponseRange.Kvs.Count > 0;
+            throw previous is null ? KvException(KvErrorCode.KeyExists, key) : found ? KvException(KvErrorCode.KeyModified, key) : NotFound(key);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask AtomicDeleteCoreAsync(string key, KVPair previous, CancellationToken cancellationToken)
+    {
+        var full = Keys.Full(key);
+        var txn = new TxnRequest
+        {
+            Compare = { CompareMod(full, previous.LastIndex) },
+            Success = { new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = full } } },
+            Failure = { new RequestOp { RequestRange = new RangeRequest { Key = full, KeysOnly = true } } },
+        };
+        var response = await Connection.TxnAsync(txn, key, idempotent: false, cancellationToken).ConfigureAwait(false);
+        if (!response.Succeeded)
+        {
+            throw response.Responses[0].ResponseRange.Kvs.Count > 0 ? KvException(KvErrorCode.KeyModified, key) : NotFound(key);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override IObservable<KVPair?> WatchCore(string key, ReadOptions options) =>
+        RunWatch<KVPair?>(async (dispatcher, ct) =>
+        {
+            var full = Keys.Full(key);
+            var backoff = new Backoff();
+            while (true)
+            {
+                RangeResponse read;
+                try
+                {
+                    read = await Connection.RangeAsync(new RangeRequest { Key = full, Serializable = !options.Consistent }, key, ct).ConfigureAwait(false);
+                }
+                catch (KvException e) when (e.IsTransient)
+                {
+                    await backoff.WaitAsync(ct).ConfigureAwait(false);
+                    continue;
+                }
+
+                backoff.Reset();
+                dispatcher.Post(read.Kvs.Count == 0 ? null : EtcdKeys.Pair(key, read.Kvs[0]));
+                using var watch = Hub.Add(full, ByteString.Empty, read.Header.Revision + 1);
+                await foreach (var response in watch.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+                {
+                    if (IsEnd(response, key))
+                    {
+                        break;
+                    }
+
+                    var last = response.Events[^1];
+                    dispatcher.Post(last.Type == Event.Types.EventType.Put ? EtcdKeys.Pair(key, last.Kv) : null);
+                }
+            }
+        });
+
+    /// <inheritdoc />
+    protected override IObservable<IReadOnlyList<KVPair>> WatchTreeCore(string directory, ReadOptions options) =>
+        RunWatch<IReadOnlyList<KVPair>>(async (dispatcher, ct) =>
+        {
+            var start = Keys.TreeStart(directory);
+            var end = Keys.TreeEnd(directory);
+            var backoff = new Backoff();
+            while (true)
+            {
+                RangeResponse read;
+                try
+                {
+                    read = await Connection.RangeAsync(new RangeRequest { Key = start, RangeEnd = end, Serializable = !options.Consistent }, directory, ct).ConfigureAwait(false);
+                }
+                catch (KvException e) when (e.IsTransient)
+                {
+                    await backoff.WaitAsync(ct).ConfigureAwait(false);
+                    continue;
+                }
+
+                backoff.Reset();
+
+                // The snapshot is kept locally from the events (a sorted map), not read again after each change.
+                var snapshot = new SortedDictionary<string, KVPair>(StringComparer.Ordinal);
+                foreach (var kv in read.Kvs)
+                {
+                    if (Keys.UserKey(kv.Key) is { } userKey)
+                    {
+                        snapshot[userKey] = EtcdKeys.Pair(userKey, kv);
+                    }
+                }
+
+                dispatcher.Post(snapshot.Values.ToArray());
+                using var watch = Hub.Add(start, end, read.Header.Revision + 1);
+                await foreach (var response in watch.Reader.ReadAllAsync(ct).ConfigureAwait(false))
+                {
+                    if (IsEnd(response, directory))
+                    {
+                        break;
+                    }
+
+                    foreach (var e in response.Events)
+                    {
+                        if (Keys.UserKey(e.Kv.Key) is not { } userKey)
+                        {
+                            continue;
+                        }
+
+                        if (e.Type == Event.Types.EventType.Put)
+                        {
+                            snapshot[userKey] = EtcdKeys.Pair(userKey, e.Kv);
+                        }
+                        else
+                        {
+                            snapshot.Remove(userKey);
+                        }
+                    }
+
+                    dispatcher.Post(snapshot.Values.ToArray());
+                }
+            }
+        });
+
+    /// <inheritdoc />
+    protected override ILocker NewLockCore(string key, LockOptions options) => new EtcdLocker(this, key, options, Time);
+
+    /// <inheritdoc />
+    protected override async ValueTask DisposeCoreAsync()
+    {
+        foreach (var locker in _lockers.Keys.ToArray())
+        {
+            try
+            {
+                await locker.DisposeAsync().ConfigureAwait(false);
+            }
+            catch (Exception e)
+            {
+                EtcdLog.BackgroundFailure(_logger, e.Message);
+            }
+        }
+
+        await Hub.DisposeAsync().ConfigureAwait(false);
+
+        // Revoke what this store kept alive, so its keep-alive keys go now rather than after their TTL.
+        var leases = Keeper.Ids;
+        await Keeper.DisposeAsync().ConfigureAwait(false);
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Min(2, Connection.RequestTimeout.TotalSeconds))))
+        {
+            await Task.WhenAll(leases.Select(async id =>
+            {
+                try
+                {
+                    await Connection.RevokeAsync(id, timeout.Token).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is KvException or OperationCanceledException)
+                {
+                }
+            })).ConfigureAwait(false);
+        }
+
+        Connection.Dispose();
+    }
+
+    internal static Compare CompareCreate(ByteString key, long revision) =>
+        new() { Key = key, Target = Compare.Types.CompareTarget.Create, Result = Compare.Types.CompareResult.Equal, CreateRevision = revision };
+
+    private static Compare CompareMod(ByteString key, ulong revision) =>
+        new() { Key = key, Target = Compare.Types.CompareTarget.Mod, Result = Compare.Types.CompareResult.Equal, ModRevision = (long)revision };
+
+    private static KvException NotFound(string key) => KvException(KvErrorCode.KeyNotFound, key);
+
+    private static KvException KvException(KvErrorCode code, string key) => code switch
+    {
+        KvErrorCode.KeyNotFound => new LibKv.KvException(code, $"Key '{key}' not found.", key),
+        KvErrorCode.KeyExists => new LibKv.KvException(code, $"Key '{key}' already exists.", key),
+        _ => new LibKv.KvException(code, $"Key '{key}' was modified since the given version.", key),
+    };
+
+    private IReadOnlyList<KVPair> ToList(IList<KeyValue> kvs)
+    {
+        var list = new List<KVPair>(kvs.Count);
+        foreach (var kv in kvs)
+        {
+            if (Keys.UserKey(kv.Key) is { } userKey)
+            {
+                list.Add(EtcdKeys.Pair(userKey, kv));
+            }
+        }
+
+        // etcd sorts by UTF-8 bytes; ordinal UTF-16 order differs only around surrogates, so sort only when needed.
+        for (var i = 1; i < list.Count; i++)
+        {
+            if (string.CompareOrdinal(list[i - 1].Key, list[i].Key) > 0)
+            {
+                list.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+                break;
+            }
+        }
+
+        return list;
+    }
+
+    private bool IsEnd(WatchResponse response, string key)
+    {
+        if (!response.Canceled && response.CompactRevision == 0)
+        {
+            return false;
+        }
+
+        if (response.CancelReason.Contains("permission denied", StringComparison.OrdinalIgnoreCase) || response.CancelReason.Contains("auth", StringComparison.OrdinalIgnoreCase))
+        {
+            throw new LibKv.KvException(KvErrorCode.Unauthorized, $"etcd cancelled the watch of '{key}': {response.CancelReason}", key);
+        }
+
+        EtcdLog.WatchCompacted(_logger, key, response.CompactRevision);
+        return true;
+    }
+
+    private async ValueTask<long> LeaseForAsync(WriteOptions options, CancellationToken cancellationToken)
+    {
+        if (options.Ttl is not { } ttl)
+        {
+            return 0;
+        }
+
+        var seconds = TtlSeconds(ttl);
+        if (!options.KeepAlive)
+        {
+            return (await Connection.GrantAsync(seconds, cancellationToken).ConfigureAwait(false)).ID;
+        }
+
+        while (true)
+        {
+            var task = _keepAliveLeases.GetOrAdd(seconds, s => GrantKeptAsync(s));
+            try
+            {
+                return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (LibKv.KvException)
+            {
+                _keepAliveLeases.TryRemove(new KeyValuePair<long, Task<long>>(seconds, task));
+                throw;
+            }
+        }
+    }
+
+    private async Task<long> GrantKeptAsync(long seconds)
+    {
+        var response = await Connection.GrantAsync(seconds, Closing).ConfigureAwait(false);
+        var id = response.ID;
+        Keeper.Add(id, response.TTL, _ => ForgetKeepAliveLease(id));
+        return id;
+    }
+
+    private void ForgetKeepAliveLease(long id)
+    {
+        foreach (var (seconds, task) in _keepAliveLeases)
+        {
+            if (task.IsCompletedSuccessfully && task.Result == id)
+            {
+                _keepAliveLeases.TryRemove(new KeyValuePair<long, Task<long>>(seconds, task));
+            }
+        }
+    }
+
+    private IObservable<T> RunWatch<T>(Func<LatestValueDispatcher<T>, CancellationToken, Task> body) =>
+        Observable.Create<T>(observer =>
+        {
+            var cts = CancellationTokenSource.CreateLinkedTokenSource(Closing);
+            var dispatcher = new LatestValueDispatcher<T>(observer);
+            _ = Task.Run(async () =>
+            {
+                try
+                {
+                    await body(dispatcher, cts.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (cts.IsCancellationRequested)
+                {
+                }
+                catch (Exception e)
+                {
+                    dispatcher.Stop();
+                    observer.OnError(e is LibKv.KvException ? e : new LibKv.KvException(KvErrorCode.Unavailable, "The etcd watch failed: " + e.Message, innerException: e, isTransient: false));
+                }
+            });
+            return Disposable.Create(() =>
+            {
+                dispatcher.Stop();
+                cts.Cancel();
+            });
+        });
+
+    /// <summary>Exponential back-off for watch re-reads while etcd is unreachable.</summary>
+    private sealed class Backoff
+    {
+        private TimeSpan _next = TimeSpan.FromMilliseconds(50);
+
+        public async Task WaitAsync(CancellationToken cancellationToken)
+        {
+            await Task.Delay(_next, cancellationToken).ConfigureAwait(false);
+            _next = TimeSpan.FromTicks(Math.Min(_next.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
+        }
+
+        public void Reset() => _next = TimeSpan.FromMilliseconds(50);
+    }
+}

@@ -1,0 +1,287 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Google.Protobuf;
+using LibKv.Etcd.Grpc;
+using LibKv.Etcd.Protocol;
+
+namespace LibKv.Etcd;
+
+/// <summary>
+/// One multiplexed Watch stream per store. Each <see cref="EtcdWatch"/> has a client-chosen watch id and remembers the
+/// next revision it needs, so after a dropped stream every watch is re-created from where it stopped.
+/// </summary>
+internal sealed class EtcdWatchHub : IAsyncDisposable
+{
+    private readonly EtcdConnection _connection;
+    private readonly CancellationTokenSource _closing = new();
+    private readonly ConcurrentDictionary<long, EtcdWatch> _watches = new();
+    private readonly object _gate = new();
+    private GrpcDuplexCall<WatchResponse>? _call;
+    private long _generation;
+    private long _nextId;
+    private Task? _loop;
+    private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    public EtcdWatchHub(EtcdConnection connection) => _connection = connection;
+
+    /// <summary>Starts watching [key, rangeEnd) (just key when rangeEnd is empty) from <paramref name="startRevision"/>.</summary>
+    public EtcdWatch Add(ByteString key, ByteString rangeEnd, long startRevision)
+    {
+        var watch = new EtcdWatch(this, Interlocked.Increment(ref _nextId), key, rangeEnd, startRevision);
+        _watches[watch.Id] = watch;
+        lock (_gate)
+        {
+            if (_closing.IsCancellationRequested)
+            {
+                watch.Complete();
+                return watch;
+            }
+
+            if (_call is { } call && watch.SentGeneration != _generation)
+            {
+                watch.SentGeneration = _generation;
+                call.Write(CreateRequest(watch));
+            }
+
+            _loop ??= Task.Run(LoopAsync);
+            _wake.TrySetResult();
+        }
+
+        return watch;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Task? loop;
+        lock (_gate)
+        {
+            _closing.Cancel();
+            loop = _loop;
+            _call?.Abort();
+        }
+
+        foreach (var watch in _watches.Values)
+        {
+            watch.Complete();
+        }
+
+        if (loop is not null)
+        {
+            try
+            {
+                await loop.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    internal void Remove(EtcdWatch watch)
+    {
+        if (!_watches.TryRemove(watch.Id, out _))
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (_call is { } call && watch.SentGeneration == _generation)
+            {
+                call.Write(new WatchRequest { CancelRequest = new WatchCancelRequest { WatchId = watch.Id } });
+            }
+        }
+    }
+
+    private static WatchRequest CreateRequest(EtcdWatch watch) => new()
+    {
+        CreateRequest = new WatchCreateRequest
+        {
+            Key = watch.Key,
+            RangeEnd = watch.RangeEnd,
+            StartRevision = watch.NextRevision,
+            WatchId = watch.Id,
+        },
+    };
+
+    private async Task LoopAsync()
+    {
+        var closing = _closing.Token;
+        var backoff = TimeSpan.FromMilliseconds(50);
+        while (!closing.IsCancellationRequested)
+        {
+            Task wake;
+            lock (_gate)
+            {
+                if (_wake.Task.IsCompleted)
+                {
+                    _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+
+                wake = _wake.Task;
+            }
+
+            var first = _watches.Values.FirstOrDefault();
+            if (first is null)
+            {
+                await wake.WaitAsync(closing).ConfigureAwait(false);
+                continue;
+            }
+
+            GrpcDuplexCall<WatchResponse>? call = null;
+            var endpoint = _connection.EndpointList;
+            try
+            {
+                long generation;
+                WatchRequest firstRequest;
+                lock (_gate)
+                {
+                    generation = ++_generation;
+                    first.SentGeneration = generation;
+                    firstRequest = CreateRequest(first);
+                }
+
+                call = await _connection.OpenStreamAsync(EtcdMethods.Watch, firstRequest, WatchResponse.Parser, closing).ConfigureAwait(false);
+                endpoint = call.Endpoint;
+                EtcdLog.StreamOpened(_connection.Logger, "watch", endpoint);
+                lock (_gate)
+                {
+                    _call = call;
+                    foreach (var watch in _watches.Values)
+                    {
+                        if (watch.SentGeneration != generation)
+                        {
+                            watch.SentGeneration = generation;
+                            call.Write(CreateRequest(watch));
+                        }
+                    }
+                }
+
+                while (await call.ReadAsync(closing).ConfigureAwait(false) is { } response)
+                {
+                    backoff = TimeSpan.FromMilliseconds(50);
+                    Dispatch(call, response);
+                }
+
+                EtcdLog.StreamBroken(_connection.Logger, "watch", endpoint, "closed by the server");
+            }
+            catch (Exception e) when (!closing.IsCancellationRequested)
+            {
+                EtcdLog.StreamBroken(_connection.Logger, "watch", endpoint, e.Message);
+                if (e is KvException { IsTransient: false } fatal)
+                {
+                    // Unauthorized and the like: retrying cannot fix it; tell every watch.
+                    foreach (var watch in _watches.Values)
+                    {
+                        watch.Fail(fatal);
+                    }
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+            finally
+            {
+                lock (_gate)
+                {
+                    if (ReferenceEquals(_call, call))
+                    {
+                        _call = null;
+                    }
+                }
+
+                if (call is not null)
+                {
+                    await call.DisposeAsync().ConfigureAwait(false);
+                    _connection.ReportBroken(call.Endpoint);
+                }
+            }
+
+            try
+            {
+                await Task.Delay(backoff, closing).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+
+            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
+        }
+    }
+
+    private void Dispatch(GrpcDuplexCall<WatchResponse> call, WatchResponse response)
+    {
+        if (!_watches.TryGetValue(response.WatchId, out var watch))
+        {
+            if (!response.Canceled && !response.Created)
+            {
+                call.Write(new WatchRequest { CancelRequest = new WatchCancelRequest { WatchId = response.WatchId } });
+            }
+
+            return;
+        }
+
+        if (response.Canceled || response.CompactRevision > 0)
+        {
+            _watches.TryRemove(watch.Id, out _);
+            watch.Post(response);
+            watch.Complete();
+            return;
+        }
+
+        if (response.Events.Count == 0)
+        {
+            return;
+        }
+
+        long last = 0;
+        foreach (var e in response.Events)
+        {
+            last = Math.Max(last, e.Kv.ModRevision);
+        }
+
+        watch.NextRevision = Math.Max(watch.NextRevision, last + 1);
+        watch.Post(response);
+    }
+}
+
+/// <summary>One watch on the shared stream; its responses (events, or a final cancel/compaction) arrive in <see cref="Reader"/>.</summary>
+internal sealed class EtcdWatch : IDisposable
+{
+    private readonly EtcdWatchHub _hub;
+    private readonly Channel<WatchResponse> _responses = Channel.CreateUnbounded<WatchResponse>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+
+    public EtcdWatch(EtcdWatchHub hub, long id, ByteString key, ByteString rangeEnd, long startRevision)
+    {
+        _hub = hub;
+        Id = id;
+        Key = key;
+        RangeEnd = rangeEnd;
+        NextRevision = startRevision;
+    }
+
+    public long Id { get; }
+
+    public ByteString Key { get; }
+
+    public ByteString RangeEnd { get; }
+
+    /// <summary>The revision a re-created watch starts from: one past the last event seen.</summary>
+    public long NextRevision { get; set; }
+
+    /// <summary>The stream generation this watch was created on (hub bookkeeping).</summary>
+    public long SentGeneration { get; set; }
+
+    /// <summary>Responses in order; ends after a cancel/compaction response or when the store closes.</summary>
+    public ChannelReader<WatchResponse> Reader => _responses.Reader;
+
+    public void Dispose() => _hub.Remove(this);
+
+    internal void Post(WatchResponse response) => _responses.Writer.TryWrite(response);
+
+    internal void Complete() => _responses.Writer.TryComplete();
+
+    internal void Fail(Exception error) => _responses.Writer.TryComplete(error);
+}
