@@ -213,7 +213,7 @@ public sealed class EtcdStore : KvStoreBase
             }
 
             var found = response.Responses[0].ResponseRange.Kvs.Count > 0;
-            throw previous is null ? KvException(KvErrorCode.KeyExists, key) : found ? KvException(KvErrorCode.KeyModified, key) : NotFound(key);
+            throw previous is null ? Failure(KvErrorCode.KeyExists, key) : found ? Failure(KvErrorCode.KeyModified, key) : NotFound(key);
         }
     }
 
@@ -230,7 +230,7 @@ public sealed class EtcdStore : KvStoreBase
         var response = await Connection.TxnAsync(txn, key, idempotent: false, cancellationToken).ConfigureAwait(false);
         if (!response.Succeeded)
         {
-            throw response.Responses[0].ResponseRange.Kvs.Count > 0 ? KvException(KvErrorCode.KeyModified, key) : NotFound(key);
+            throw response.Responses[0].ResponseRange.Kvs.Count > 0 ? Failure(KvErrorCode.KeyModified, key) : NotFound(key);
         }
     }
 
@@ -378,13 +378,13 @@ public sealed class EtcdStore : KvStoreBase
     private static Compare CompareMod(ByteString key, ulong revision) =>
         new() { Key = key, Target = Compare.Types.CompareTarget.Mod, Result = Compare.Types.CompareResult.Equal, ModRevision = (long)revision };
 
-    private static KvException NotFound(string key) => KvException(KvErrorCode.KeyNotFound, key);
+    private static KvException NotFound(string key) => Failure(KvErrorCode.KeyNotFound, key);
 
-    private static KvException KvException(KvErrorCode code, string key) => code switch
+    private static KvException Failure(KvErrorCode code, string key) => code switch
     {
-        KvErrorCode.KeyNotFound => new LibKv.KvException(code, $"Key '{key}' not found.", key),
-        KvErrorCode.KeyExists => new LibKv.KvException(code, $"Key '{key}' already exists.", key),
-        _ => new LibKv.KvException(code, $"Key '{key}' was modified since the given version.", key),
+        KvErrorCode.KeyNotFound => new KvException(code, $"Key '{key}' not found.", key),
+        KvErrorCode.KeyExists => new KvException(code, $"Key '{key}' already exists.", key),
+        _ => new KvException(code, $"Key '{key}' was modified since the given version.", key),
     };
 
     private IReadOnlyList<KVPair> ToList(IList<KeyValue> kvs)
@@ -420,7 +420,7 @@ public sealed class EtcdStore : KvStoreBase
 
         if (response.CancelReason.Contains("permission denied", StringComparison.OrdinalIgnoreCase) || response.CancelReason.Contains("auth", StringComparison.OrdinalIgnoreCase))
         {
-            throw new LibKv.KvException(KvErrorCode.Unauthorized, $"etcd cancelled the watch of '{key}': {response.CancelReason}", key);
+            throw new KvException(KvErrorCode.Unauthorized, $"etcd cancelled the watch of '{key}': {response.CancelReason}", key);
         }
 
         EtcdLog.WatchCompacted(_logger, key, response.CompactRevision);
@@ -447,7 +447,7 @@ public sealed class EtcdStore : KvStoreBase
             {
                 return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (LibKv.KvException)
+            catch (KvException)
             {
                 _keepAliveLeases.TryRemove(new KeyValuePair<long, Task<long>>(seconds, task));
                 throw;
@@ -491,7 +491,7 @@ public sealed class EtcdStore : KvStoreBase
                 catch (Exception e)
                 {
                     dispatcher.Stop();
-                    observer.OnError(e is LibKv.KvException ? e : new LibKv.KvException(KvErrorCode.Unavailable, "The etcd watch failed: " + e.Message, innerException: e, isTransient: false));
+                    observer.OnError(e is KvException ? e : new KvException(KvErrorCode.Unavailable, "The etcd watch failed: " + e.Message, innerException: e, isTransient: false));
                 }
             });
             return Disposable.Create(() =>

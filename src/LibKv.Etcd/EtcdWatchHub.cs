@@ -21,6 +21,7 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
     private long _nextId;
     private Task? _loop;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private TaskCompletionSource? _suspended;
 
     public EtcdWatchHub(EtcdConnection connection) => _connection = connection;
 
@@ -50,11 +51,32 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
         return watch;
     }
 
+    /// <summary>Test hook: drops the stream and keeps it down until <see cref="Resume"/>, as a long reconnect would.</summary>
+    internal void Suspend()
+    {
+        lock (_gate)
+        {
+            _suspended ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _call?.Abort();
+        }
+    }
+
+    /// <summary>Test hook: lets the stream reconnect after <see cref="Suspend"/>.</summary>
+    internal void Resume()
+    {
+        lock (_gate)
+        {
+            _suspended?.TrySetResult();
+            _suspended = null;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         Task? loop;
         lock (_gate)
         {
+            _suspended?.TrySetResult();
             _closing.Cancel();
             loop = _loop;
             _call?.Abort();
@@ -111,14 +133,22 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
         while (!closing.IsCancellationRequested)
         {
             Task wake;
+            Task? suspended;
             lock (_gate)
             {
+                suspended = _suspended?.Task;
                 if (_wake.Task.IsCompleted)
                 {
                     _wake = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
                 }
 
                 wake = _wake.Task;
+            }
+
+            if (suspended is not null)
+            {
+                await suspended.WaitAsync(closing).ConfigureAwait(false);
+                continue;
             }
 
             var first = _watches.Values.FirstOrDefault();
@@ -146,6 +176,11 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
                 EtcdLog.StreamOpened(_connection.Logger, "watch", endpoint);
                 lock (_gate)
                 {
+                    if (_suspended is not null)
+                    {
+                        call.Abort();
+                    }
+
                     _call = call;
                     foreach (var watch in _watches.Values)
                     {

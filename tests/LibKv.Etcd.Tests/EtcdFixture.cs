@@ -1,0 +1,45 @@
+using LibKv.Conformance;
+
+namespace LibKv.Etcd.Tests;
+
+/// <summary>Clients of a fresh store (a unique Root) on the one etcd server shared by the whole test assembly.</summary>
+public sealed class EtcdFixture : IKvFixture
+{
+    private static readonly Lazy<Task<EtcdServer>> s_server = new(EtcdServer.StartAsync);
+
+    public string Backend => EtcdStore.BackendName;
+
+    public static Task<EtcdServer> SharedServerAsync() => s_server.Value;
+
+    public async Task<IStore[]> CreateClientsAsync(int count, Action<StoreOptions>? configure = null, CancellationToken cancellationToken = default)
+    {
+        var server = await SharedServerAsync();
+        var root = "t/" + Guid.NewGuid().ToString("N");
+        var clients = new IStore[count];
+        for (var i = 0; i < count; i++)
+        {
+            var options = new StoreOptions { Backend = Backend, Endpoints = { server.Endpoint }, Root = root };
+            configure?.Invoke(options);
+            clients[i] = await StoreFactory.Default.CreateAsync(options, cancellationToken);
+        }
+
+        return clients;
+    }
+
+    /// <summary>Revokes the client's leases from another client, as a partition past their TTL would.</summary>
+    public async Task ExpireSessionAsync(IStore client)
+    {
+        var server = await SharedServerAsync();
+        await using var admin = await EtcdStore.CreateAsync(new StoreOptions { Endpoints = { server.Endpoint } });
+        foreach (var id in ((EtcdStore)client).LeaseIds)
+        {
+            try
+            {
+                await admin.Connection.RevokeAsync(id, CancellationToken.None);
+            }
+            catch (KvException e) when (e.Code == KvErrorCode.KeyNotFound)
+            {
+            }
+        }
+    }
+}

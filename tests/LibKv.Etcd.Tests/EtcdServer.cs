@@ -1,0 +1,166 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace LibKv.Etcd.Tests;
+
+/// <summary>An etcd process on free loopback ports with a temporary data directory; killed on dispose.</summary>
+public sealed class EtcdServer : IAsyncDisposable
+{
+    private static readonly List<EtcdServer> s_all = new();
+    private Process? _process;
+
+    static EtcdServer()
+    {
+        AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+        {
+            lock (s_all)
+            {
+                foreach (var server in s_all)
+                {
+                    server.Kill();
+                }
+            }
+        };
+    }
+
+    private EtcdServer(string binary, string dataDir, int clientPort, int peerPort)
+    {
+        Binary = binary;
+        DataDir = dataDir;
+        ClientPort = clientPort;
+        PeerPort = peerPort;
+    }
+
+    public string Binary { get; }
+
+    public string DataDir { get; }
+
+    public int ClientPort { get; }
+
+    public int PeerPort { get; }
+
+    public string Endpoint => $"127.0.0.1:{ClientPort}";
+
+    /// <summary>The etcd binary: $ETCD_BIN, else /usr/bin/etcd; throws when missing (build/install-etcd.sh installs it).</summary>
+    public static string FindBinary()
+    {
+        var candidates = new[] { Environment.GetEnvironmentVariable("ETCD_BIN"), "/usr/bin/etcd", "/usr/local/bin/etcd" };
+        return candidates.FirstOrDefault(c => !string.IsNullOrEmpty(c) && File.Exists(c))
+            ?? throw new InvalidOperationException("etcd is not installed; run build/install-etcd.sh (or set ETCD_BIN).");
+    }
+
+    public static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    public static async Task<EtcdServer> StartAsync()
+    {
+        var parent = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
+        var dataDir = Path.Combine(parent, "libkv-etcd-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dataDir);
+        var server = new EtcdServer(FindBinary(), dataDir, FreePort(), FreePort());
+        lock (s_all)
+        {
+            s_all.Add(server);
+        }
+
+        await server.RestartAsync();
+        return server;
+    }
+
+    /// <summary>(Re)starts etcd on the same ports and data directory and waits until it serves.</summary>
+    public async Task RestartAsync()
+    {
+        Kill();
+        var peer = $"http://127.0.0.1:{PeerPort}";
+        var client = $"http://127.0.0.1:{ClientPort}";
+        var args = string.Join(' ', new[]
+        {
+            "--name default",
+            $"--data-dir '{DataDir}/data'",
+            $"--listen-client-urls {client}",
+            $"--advertise-client-urls {client}",
+            $"--listen-peer-urls {peer}",
+            $"--initial-advertise-peer-urls {peer}",
+            $"--initial-cluster default={peer}",
+            "--initial-cluster-state new",
+            "--logger zap",
+            "--log-level error",
+            "--heartbeat-interval 50",
+            "--election-timeout 500",
+        });
+        var info = new ProcessStartInfo("/bin/sh", ["-c", $"exec '{Binary}' {args} >>'{DataDir}/etcd.log' 2>&1"])
+        {
+            UseShellExecute = false,
+        };
+        _process = Process.Start(info) ?? throw new InvalidOperationException("etcd did not start.");
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            if (_process.HasExited)
+            {
+                var log = File.Exists(Path.Combine(DataDir, "etcd.log")) ? await File.ReadAllTextAsync(Path.Combine(DataDir, "etcd.log")) : "";
+                throw new InvalidOperationException($"etcd exited with {_process.ExitCode}: {log}");
+            }
+
+            try
+            {
+                await using var probe = await StoreFactory.Default.CreateAsync("etcd", new StoreOptions { Endpoints = { Endpoint }, RequestTimeout = TimeSpan.FromSeconds(2), ConnectionTimeout = TimeSpan.FromSeconds(1) });
+                await probe.ExistsAsync("probe");
+                return;
+            }
+            catch (KvException) when (DateTime.UtcNow < until)
+            {
+                await Task.Delay(100);
+            }
+        }
+    }
+
+    /// <summary>Kills etcd at once (SIGKILL), as a crash would.</summary>
+    public void Kill()
+    {
+        var process = _process;
+        _process = null;
+        if (process is null)
+        {
+            return;
+        }
+
+        try
+        {
+            if (!process.HasExited)
+            {
+                process.Kill(entireProcessTree: true);
+                process.WaitForExit(10_000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        process.Dispose();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Kill();
+        lock (s_all)
+        {
+            s_all.Remove(this);
+        }
+
+        try
+        {
+            Directory.Delete(DataDir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+
+        return ValueTask.CompletedTask;
+    }
+}
