@@ -212,7 +212,7 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
                     }
                 }
             }
-            catch (OperationCanceledException)
+            catch (Exception) when (closing.IsCancellationRequested)
             {
                 return;
             }

@@ -19,6 +19,7 @@ public sealed class EtcdServer : IAsyncDisposable
                 foreach (var server in s_all)
                 {
                     server.Kill();
+                    server.DeleteData();
                 }
             }
         };
@@ -153,6 +154,12 @@ public sealed class EtcdServer : IAsyncDisposable
             s_all.Remove(this);
         }
 
+        DeleteData();
+        return ValueTask.CompletedTask;
+    }
+
+    private void DeleteData()
+    {
         try
         {
             Directory.Delete(DataDir, recursive: true);
@@ -160,7 +167,5 @@ public sealed class EtcdServer : IAsyncDisposable
         catch (IOException)
         {
         }
-
-        return ValueTask.CompletedTask;
     }
 }

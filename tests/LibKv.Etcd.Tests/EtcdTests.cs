@@ -1,0 +1,250 @@
+using System.Diagnostics;
+using System.Text;
+using Google.Protobuf;
+using LibKv.Conformance;
+using LibKv.Etcd.Grpc;
+using LibKv.Etcd.Protocol;
+using Xunit;
+
+namespace LibKv.Etcd.Tests;
+
+/// <summary>etcd-specific behaviour on the shared server: endpoints, start-up failures, the server's size limit, the error table.</summary>
+public sealed class EtcdClientTests : IClassFixture<EtcdFixture>
+{
+    private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
+
+    [Fact]
+    public async Task CreateAsync_against_a_closed_port_fails_with_Unavailable_naming_the_endpoint()
+    {
+        var port = EtcdServer.FreePort();
+        var options = new StoreOptions { Endpoints = { $"127.0.0.1:{port}" }, RequestTimeout = TimeSpan.FromSeconds(3) };
+        var e = await Assert.ThrowsAsync<KvException>(async () => await StoreFactory.Default.CreateAsync("etcd", options));
+        Assert.Equal(KvErrorCode.Unavailable, e.Code);
+        Assert.True(e.IsTransient);
+        Assert.Contains($"127.0.0.1:{port}", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_endpoint_that_is_down_is_skipped_whichever_its_place()
+    {
+        var server = await EtcdFixture.SharedServerAsync();
+        var down = $"127.0.0.1:{EtcdServer.FreePort()}";
+        foreach (var endpoints in new[] { new[] { server.Endpoint, down }, new[] { down, server.Endpoint } })
+        {
+            var options = new StoreOptions { Root = "t/" + Guid.NewGuid().ToString("N"), RequestTimeout = TimeSpan.FromSeconds(5) };
+            options.Endpoints.AddRange(endpoints);
+            await using var store = await StoreFactory.Default.CreateAsync("etcd", options);
+            await store.PutAsync("k", Bytes("v"));
+            Assert.Equal("v", Encoding.UTF8.GetString((await store.GetAsync("k")).Value));
+            using var recorder = new Recorder<KVPair?>(store.Watch("k"));
+            await recorder.WaitFor(items => items.Count > 0 && items[^1] is not null, "the watch through the live endpoint");
+        }
+    }
+
+    [Theory]
+    [InlineData(1_800_000)]
+    [InlineData(3_000_000)]
+    public async Task A_request_over_etcds_limit_is_ValueTooLarge(int size)
+    {
+        var server = await EtcdFixture.SharedServerAsync();
+        await using var store = await EtcdStore.CreateAsync(new StoreOptions { Endpoints = { server.Endpoint }, Root = "t/" + Guid.NewGuid().ToString("N") });
+        var request = new PutRequest { Key = store.Keys.Full("big"), Value = ByteString.CopyFrom(new byte[size]) };
+        var e = await Assert.ThrowsAsync<KvException>(() => store.Connection.PutAsync(request, "big", CancellationToken.None));
+        Assert.Equal(KvErrorCode.ValueTooLarge, e.Code);
+        Assert.False(await store.ExistsAsync("big"));
+    }
+
+    [Fact]
+    public async Task Lock_keys_live_outside_the_store_prefix()
+    {
+        var server = await EtcdFixture.SharedServerAsync();
+        var root = "t/" + Guid.NewGuid().ToString("N");
+        await using var store = await EtcdStore.CreateAsync(new StoreOptions { Endpoints = { server.Endpoint }, Root = root });
+        await using var locker = store.NewLock("a/b");
+        await locker.LockAsync();
+        var waiters = await store.Connection.RangeAsync(
+            new RangeRequest { Key = ByteString.CopyFromUtf8("\u0001lock/" + root + "/"), RangeEnd = ByteString.CopyFromUtf8("\u0001lock/" + root + "0") },
+            null,
+            CancellationToken.None);
+        var waiter = Assert.Single(waiters.Kvs);
+        Assert.StartsWith("\u0001lock/" + root + "/a/b\u0001", waiter.Key.ToStringUtf8(), StringComparison.Ordinal);
+        Assert.Equal((ulong)waiter.CreateRevision, locker.FencingToken);
+        Assert.Equal("a/b", Assert.Single(await store.ListAsync("")).Key);
+    }
+
+    [Theory]
+    [InlineData((int)GrpcStatusCode.Unavailable, "", KvErrorCode.Unavailable, true)]
+    [InlineData((int)GrpcStatusCode.DeadlineExceeded, "", KvErrorCode.Unavailable, true)]
+    [InlineData((int)GrpcStatusCode.PermissionDenied, "etcdserver: permission denied", KvErrorCode.Unauthorized, false)]
+    [InlineData((int)GrpcStatusCode.Unauthenticated, "etcdserver: invalid auth token", KvErrorCode.Unauthorized, false)]
+    [InlineData((int)GrpcStatusCode.InvalidArgument, "etcdserver: user name is empty", KvErrorCode.Unauthorized, false)]
+    [InlineData((int)GrpcStatusCode.InvalidArgument, "etcdserver: request is too large", KvErrorCode.ValueTooLarge, false)]
+    [InlineData((int)GrpcStatusCode.ResourceExhausted, "grpc: received message larger than max", KvErrorCode.ValueTooLarge, false)]
+    [InlineData((int)GrpcStatusCode.Unimplemented, "", KvErrorCode.NotSupported, false)]
+    public void The_error_table_maps_grpc_statuses(int status, string detail, KvErrorCode code, bool transient)
+    {
+        var e = EtcdErrors.ToKv(new GrpcException((GrpcStatusCode)status, detail, "127.0.0.1:1"), "k", "127.0.0.1:1");
+        Assert.Equal(code, e.Code);
+        Assert.Equal(transient, e.IsTransient);
+    }
+}
+
+/// <summary>A dedicated etcd per test class, for tests that stop the server, compact it or enable auth.</summary>
+public sealed class DedicatedEtcd : IAsyncLifetime
+{
+    public EtcdServer Server { get; private set; } = null!;
+
+    public async Task InitializeAsync() => Server = await EtcdServer.StartAsync();
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+}
+
+/// <summary>Outages and compaction: watches resume from their revision and deliver what changed meanwhile.</summary>
+public sealed class EtcdOutageTests(DedicatedEtcd etcd) : IClassFixture<DedicatedEtcd>
+{
+    private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
+
+    private static string? Text(KVPair? pair) => pair is null ? null : Encoding.UTF8.GetString(pair.Value);
+
+    [Fact]
+    public async Task A_killed_and_restarted_server_fails_calls_meanwhile_and_watches_resume_from_their_revision()
+    {
+        var server = etcd.Server;
+        var root = "t/" + Guid.NewGuid().ToString("N");
+        var options = new StoreOptions { Endpoints = { server.Endpoint }, Root = root, RequestTimeout = TimeSpan.FromSeconds(2), ConnectionTimeout = TimeSpan.FromSeconds(1) };
+        await using var a = await EtcdStore.CreateAsync(options);
+        await a.PutAsync("k", Bytes("v0"));
+        await a.PutAsync("d/0", Bytes("0"));
+        using var watch = new Recorder<KVPair?>(a.Watch("k"));
+        using var tree = new Recorder<IReadOnlyList<KVPair>>(a.WatchTree("d"));
+        var v0 = await watch.WaitForLast(p => Text(p) == "v0", "the first state");
+        await tree.WaitForLast(l => l.Count == 1, "the first snapshot");
+        using var raw = a.Hub.Add(a.Keys.Full("k"), ByteString.Empty, (long)v0!.LastIndex + 1);
+
+        server.Kill();
+        var clock = Stopwatch.StartNew();
+        var e = await Assert.ThrowsAsync<KvException>(async () => await a.GetAsync("k"));
+        Assert.Equal(KvErrorCode.Unavailable, e.Code);
+        Assert.True(e.IsTransient);
+        Assert.Contains(server.Endpoint, e.Message, StringComparison.Ordinal);
+        Assert.True(clock.Elapsed < options.RequestTimeout + TimeSpan.FromSeconds(5), $"the call took {clock.Elapsed}");
+
+        // Keep the watch stream down until a second client has changed things on the restarted server.
+        a.Hub.Suspend();
+        await server.RestartAsync();
+        await using (var b = await EtcdStore.CreateAsync(options.Clone()))
+        {
+            await b.PutAsync("k", Bytes("v1"));
+            await b.PutAsync("k", Bytes("v2"));
+            await b.DeleteAsync("k");
+            await b.PutAsync("k", Bytes("v3"));
+            await b.PutAsync("d/1", Bytes("1"));
+            await b.PutAsync("d/2", Bytes("2"));
+        }
+
+        a.Hub.Resume();
+        var seen = new List<Event>();
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(20)))
+        {
+            while (seen.Count < 4)
+            {
+                var response = await raw.Reader.ReadAsync(cts.Token);
+                seen.AddRange(response.Events);
+            }
+        }
+
+        Assert.Equal(new[] { "v1", "v2", null, "v3" }, seen.Select(ev => ev.Type == Event.Types.EventType.Put ? ev.Kv.Value.ToStringUtf8() : null));
+        await watch.WaitForLast(p => Text(p) == "v3", "the watch to deliver the last change made while it was reconnecting");
+        await tree.WaitForLast(l => l.Select(p => p.Key).SequenceEqual(new[] { "d/0", "d/1", "d/2" }), "the tree watch to catch up");
+        AssertOrdered(watch.Items);
+        Assert.Null(watch.Error);
+        Assert.Null(tree.Error);
+
+        // And it goes on.
+        await a.PutAsync("k", Bytes("v4"));
+        await watch.WaitForLast(p => Text(p) == "v4", "a change after the restart");
+    }
+
+    [Fact]
+    public async Task A_watch_behind_a_compaction_reads_again_and_continues()
+    {
+        var root = "t/" + Guid.NewGuid().ToString("N");
+        var options = new StoreOptions { Endpoints = { etcd.Server.Endpoint }, Root = root };
+        await using var a = await EtcdStore.CreateAsync(options);
+        await using var b = await EtcdStore.CreateAsync(options);
+        await a.PutAsync("k", Bytes("v0"));
+        using var watch = new Recorder<KVPair?>(a.Watch("k"));
+        using var tree = new Recorder<IReadOnlyList<KVPair>>(a.WatchTree(""));
+        await watch.WaitForLast(p => Text(p) == "v0", "the first state");
+        await tree.WaitForLast(l => l.Count == 1, "the first snapshot");
+
+        a.Hub.Suspend();
+        await b.PutAsync("k", Bytes("v1"));
+        await b.PutAsync("k", Bytes("v2"));
+        await b.PutAsync("other", Bytes("o"));
+        var head = await b.Connection.RangeAsync(new RangeRequest { Key = b.Keys.Full("k") }, "k", CancellationToken.None);
+        await b.Connection.CallAsync(EtcdMethods.Compact, new CompactionRequest { Revision = head.Header.Revision, Physical = true }, CompactionResponse.Parser, null, idempotent: true, CancellationToken.None);
+        a.Hub.Resume();
+
+        await watch.WaitForLast(p => Text(p) == "v2", "the watch to re-read after compaction");
+        await tree.WaitForLast(l => l.Count == 2, "the tree watch to re-read after compaction");
+        await b.PutAsync("k", Bytes("v3"));
+        await watch.WaitForLast(p => Text(p) == "v3", "the watch to continue after compaction");
+        await tree.WaitForLast(l => l.Count == 2 && Text(l[0]) == "v3", "the tree watch to continue after compaction");
+        AssertOrdered(watch.Items);
+        Assert.Null(watch.Error);
+    }
+
+    private static void AssertOrdered(IReadOnlyList<KVPair?> items)
+    {
+        ulong last = 0;
+        foreach (var item in items.OfType<KVPair>())
+        {
+            Assert.True(item.LastIndex > last, "LastIndex must strictly increase");
+            last = item.LastIndex;
+        }
+    }
+}
+
+/// <summary>Authentication: a dedicated server with auth enabled (user root).</summary>
+public sealed class EtcdAuthTests(DedicatedEtcd etcd) : IClassFixture<DedicatedEtcd>
+{
+    private const string Password = "s3cret";
+
+    [Fact]
+    public async Task Without_credentials_calls_are_Unauthorized_and_with_them_everything_works()
+    {
+        await EnableAuthAsync();
+        var endpoint = etcd.Server.Endpoint;
+
+        var anonymous = await Assert.ThrowsAsync<KvException>(async () => await StoreFactory.Default.CreateAsync("etcd", new StoreOptions { Endpoints = { endpoint } }));
+        Assert.Equal(KvErrorCode.Unauthorized, anonymous.Code);
+        Assert.False(anonymous.IsTransient);
+
+        var wrong = await Assert.ThrowsAsync<KvException>(async () => await StoreFactory.Default.CreateAsync("etcd", new StoreOptions { Endpoints = { endpoint }, Username = "root", Password = "nope" }));
+        Assert.Equal(KvErrorCode.Unauthorized, wrong.Code);
+
+        var options = new StoreOptions { Endpoints = { endpoint }, Username = "root", Password = Password, Root = "t/auth" };
+        await using var store = await StoreFactory.Default.CreateAsync("etcd", options);
+        await store.PutAsync("k", Encoding.UTF8.GetBytes("v"), new WriteOptions { Ttl = TimeSpan.FromSeconds(30), KeepAlive = true });
+        Assert.Equal("v", Encoding.UTF8.GetString((await store.GetAsync("k")).Value));
+        using var watch = new Recorder<KVPair?>(store.Watch("k"));
+        await watch.WaitForLast(p => p is not null, "the watch with a token");
+        await store.PutAsync("k", Encoding.UTF8.GetBytes("w"));
+        await watch.WaitForLast(p => p is not null && Encoding.UTF8.GetString(p.Value) == "w", "a change seen by the authenticated watch");
+        await using var locker = store.NewLock("lock");
+        await locker.LockAsync();
+        Assert.True(locker.IsHeld);
+        await locker.UnlockAsync();
+    }
+
+    private async Task EnableAuthAsync()
+    {
+        await using var admin = await EtcdStore.CreateAsync(new StoreOptions { Endpoints = { etcd.Server.Endpoint } });
+        var c = admin.Connection;
+        await c.CallAsync(EtcdMethods.RoleAdd, new AuthRoleAddRequest { Name = "root" }, AuthRoleAddResponse.Parser, null, true, CancellationToken.None);
+        await c.CallAsync(EtcdMethods.UserAdd, new AuthUserAddRequest { Name = "root", Password = Password }, AuthUserAddResponse.Parser, null, true, CancellationToken.None);
+        await c.CallAsync(EtcdMethods.UserGrantRole, new AuthUserGrantRoleRequest { User = "root", Role = "root" }, AuthUserGrantRoleResponse.Parser, null, true, CancellationToken.None);
+        await c.CallAsync(EtcdMethods.AuthEnable, new AuthEnableRequest(), AuthEnableResponse.Parser, null, true, CancellationToken.None);
+    }
+}
