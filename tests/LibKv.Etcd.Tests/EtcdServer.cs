@@ -64,6 +64,14 @@ public sealed class EtcdServer : IAsyncDisposable
         var dataDir = Path.Combine(parent, "libkv-etcd-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dataDir);
         var server = new EtcdServer(FindBinary(), dataDir, FreePort(), FreePort());
+
+        // A watchdog that kills etcd and removes its data once this test process is gone, even when it is killed.
+        var watchdog = $"while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 1; done; " +
+                       $"[ -f '{dataDir}/etcd.pid' ] && kill -9 $(cat '{dataDir}/etcd.pid') 2>/dev/null; sleep 1; rm -rf '{dataDir}'";
+        using (Process.Start(new ProcessStartInfo("/bin/sh", ["-c", watchdog]) { UseShellExecute = false }))
+        {
+        }
+
         lock (s_all)
         {
             s_all.Add(server);
@@ -99,6 +107,7 @@ public sealed class EtcdServer : IAsyncDisposable
             UseShellExecute = false,
         };
         _process = Process.Start(info) ?? throw new InvalidOperationException("etcd did not start.");
+        await File.WriteAllTextAsync(Path.Combine(DataDir, "etcd.pid"), _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (true)
         {
@@ -164,7 +173,7 @@ public sealed class EtcdServer : IAsyncDisposable
         {
             Directory.Delete(DataDir, recursive: true);
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
         }
     }
