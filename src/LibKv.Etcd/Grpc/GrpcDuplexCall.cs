@@ -11,15 +11,17 @@ internal sealed class GrpcDuplexCall<TResponse> : IAsyncDisposable
     private readonly CancellationTokenSource _abort = new();
     private readonly MessageParser<TResponse> _parser;
     private readonly byte[] _header = new byte[GrpcFraming.HeaderSize];
+    private readonly GrpcEndpoint _server;
     private readonly string _endpoint;
     private HttpRequestMessage? _request;
     private HttpResponseMessage? _response;
     private Stream? _stream;
     private int _disposed;
 
-    internal GrpcDuplexCall(string endpoint, MessageParser<TResponse> parser)
+    internal GrpcDuplexCall(GrpcEndpoint endpoint, MessageParser<TResponse> parser)
     {
-        _endpoint = endpoint;
+        _server = endpoint;
+        _endpoint = endpoint.Name;
         _parser = parser;
         Content = new DuplexContent(_abort.Token);
     }
@@ -65,8 +67,7 @@ internal sealed class GrpcDuplexCall<TResponse> : IAsyncDisposable
         var trailers = _response!.TrailingHeaders;
         if (trailers.TryGetValues("grpc-status", out _))
         {
-            var endpoint = new GrpcEndpoint(_endpoint, new Uri("http://unused/"));
-            if (GrpcTransport.StatusOf(trailers, endpoint) is { } error)
+            if (GrpcTransport.StatusOf(trailers, _server) is { } error)
             {
                 throw error;
             }

@@ -90,7 +90,7 @@ internal sealed class GrpcTransport : IDisposable
     public async Task<GrpcDuplexCall<TResponse>> DuplexAsync<TResponse>(GrpcEndpoint endpoint, string path, IMessage first, MessageParser<TResponse> parser, string? token, CancellationToken cancellationToken)
         where TResponse : class, IMessage<TResponse>
     {
-        var call = new GrpcDuplexCall<TResponse>(endpoint.Name, parser);
+        var call = new GrpcDuplexCall<TResponse>(endpoint, parser);
         var message = CreateRequest(endpoint, path, token);
         message.Content = call.Content;
 
@@ -168,7 +168,7 @@ internal sealed class GrpcTransport : IDisposable
 
     private static HttpRequestMessage CreateRequest(GrpcEndpoint endpoint, string path, string? token)
     {
-        var message = new HttpRequestMessage(HttpMethod.Post, new Uri(endpoint.BaseUri, path))
+        var message = new HttpRequestMessage(HttpMethod.Post, endpoint.MethodUri(path))
         {
             Version = HttpVersion.Version20,
             VersionPolicy = HttpVersionPolicy.RequestVersionExact,
@@ -206,12 +206,20 @@ internal sealed class GrpcTransport : IDisposable
     }
 }
 
-/// <summary>One server: its base URI and the "host:port" name used in messages.</summary>
-internal sealed record GrpcEndpoint(string Name, Uri BaseUri)
+/// <summary>One server: its base URI, the "host:port" name used in messages, and its method URIs (built once).</summary>
+internal sealed class GrpcEndpoint(string name, Uri baseUri)
 {
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Uri> _methods = new(StringComparer.Ordinal);
+
+    public string Name { get; } = name;
+
+    public Uri BaseUri { get; } = baseUri;
+
     public static GrpcEndpoint Create(string host, int port)
     {
         var h = host.Contains(':', StringComparison.Ordinal) ? $"[{host}]" : host;
         return new GrpcEndpoint($"{h}:{port}", new Uri($"http://{h}:{port}/"));
     }
+
+    public Uri MethodUri(string path) => _methods.GetOrAdd(path, static (p, b) => new Uri(b, p), BaseUri);
 }
