@@ -76,6 +76,7 @@ internal sealed class EtcdConnection : IDisposable
                 last = e;
                 attempts++;
                 EtcdLog.CallRetry(_logger, path, endpoint.Name, e.Detail);
+                EtcdMetrics.Retries.Add(1);
                 Advance(endpoint);
                 if (attempts % _endpoints.Length == 0)
                 {

@@ -80,6 +80,7 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
         }
 
         EtcdLog.LeaseLost(_connection.Logger, kept.Id, reason);
+        EtcdMetrics.LeasesLost.Add(1);
         try
         {
             kept.OnLost?.Invoke(reason);
@@ -186,6 +187,7 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
             catch (Exception e)
             {
                 EtcdLog.StreamBroken(_connection.Logger, "keep-alive", endpoint, e.Message);
+                EtcdMetrics.StreamBroken("keep-alive");
             }
             finally
             {

@@ -424,6 +424,7 @@ public sealed class EtcdStore : KvStoreBase
         }
 
         EtcdLog.WatchCompacted(_logger, key, response.CompactRevision);
+        EtcdMetrics.WatchResyncs.Add(1);
         return true;
     }
 

@@ -203,6 +203,7 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
             catch (Exception e) when (!closing.IsCancellationRequested)
             {
                 EtcdLog.StreamBroken(_connection.Logger, "watch", endpoint, e.Message);
+                EtcdMetrics.StreamBroken("watch");
                 if (e is KvException { IsTransient: false } fatal)
                 {
                     // Unauthorized and the like: retrying cannot fix it; tell every watch.
