@@ -30,7 +30,13 @@ internal sealed class EtcdLocker : LockerBase
             var ttl = EtcdStore.TtlSeconds(LockOptions.Ttl);
             var grant = await connection.GrantAsync(ttl, cancellationToken).ConfigureAwait(false);
             var state = new HoldState(grant.ID, ByteString.CopyFromUtf8(_prefix + grant.ID.ToString("x16", System.Globalization.CultureInfo.InvariantCulture)));
-            _store.Keeper.Add(grant.ID, grant.TTL, _ => state.LeaseLost.Cancel());
+            _store.Keeper.Add(grant.ID, grant.TTL, _ =>
+            {
+                state.LeaseLost.Cancel();
+
+                // The server may still hold the lease (e.g. restored after a restart): revoke it so waiters need not wait out its TTL.
+                _ = RevokeQuietlyAsync(state.LeaseId);
+            });
             try
             {
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, state.LeaseLost.Token);
@@ -226,12 +232,17 @@ internal sealed class EtcdLocker : LockerBase
     {
         _store.Keeper.Remove(state.LeaseId);
         state.Monitor.Cancel();
+        await RevokeQuietlyAsync(state.LeaseId).ConfigureAwait(false);
+    }
+
+    private async Task RevokeQuietlyAsync(long leaseId)
+    {
         try
         {
             using var timeout = new CancellationTokenSource(_store.Connection.RequestTimeout);
-            await _store.Connection.RevokeAsync(state.LeaseId, timeout.Token).ConfigureAwait(false);
+            await _store.Connection.RevokeAsync(leaseId, timeout.Token).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is KvException or OperationCanceledException)
+        catch (Exception e) when (e is KvException or OperationCanceledException or ObjectDisposedException)
         {
             // The lease expires on its own within its TTL.
         }

@@ -25,8 +25,9 @@ public sealed class EtcdServer : IAsyncDisposable
         };
     }
 
-    private EtcdServer(string binary, string dataDir, int clientPort, int peerPort)
+    private EtcdServer(string binary, string dataDir, int clientPort, int peerPort, string[] extraArguments)
     {
+        ExtraArguments = extraArguments;
         Binary = binary;
         DataDir = dataDir;
         ClientPort = clientPort;
@@ -34,6 +35,8 @@ public sealed class EtcdServer : IAsyncDisposable
     }
 
     public string Binary { get; }
+
+    public string[] ExtraArguments { get; }
 
     public string DataDir { get; }
 
@@ -58,12 +61,14 @@ public sealed class EtcdServer : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    public static async Task<EtcdServer> StartAsync()
+    public static async Task<EtcdServer> StartAsync() => await StartAsync([]);
+
+    public static async Task<EtcdServer> StartAsync(string[] extraArguments)
     {
         var parent = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
         var dataDir = Path.Combine(parent, "libkv-etcd-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dataDir);
-        var server = new EtcdServer(FindBinary(), dataDir, FreePort(), FreePort());
+        var server = new EtcdServer(FindBinary(), dataDir, FreePort(), FreePort(), extraArguments);
 
         // A watchdog that kills etcd and removes its data once this test process is gone, even when it is killed.
         var watchdog = $"while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 1; done; " +
@@ -101,7 +106,7 @@ public sealed class EtcdServer : IAsyncDisposable
             "--log-level error",
             "--heartbeat-interval 50",
             "--election-timeout 500",
-        });
+        }.Concat(ExtraArguments));
         var info = new ProcessStartInfo("/bin/sh", ["-c", $"exec '{Binary}' {args} >>'{DataDir}/etcd.log' 2>&1"])
         {
             UseShellExecute = false,

@@ -89,14 +89,22 @@ public sealed class EtcdClientTests : IClassFixture<EtcdFixture>
     }
 }
 
-/// <summary>A dedicated etcd per test class, for tests that stop the server, compact it or enable auth.</summary>
-public sealed class DedicatedEtcd : IAsyncLifetime
+/// <summary>A dedicated etcd per test class, for tests that stop the server or compact it.</summary>
+public class DedicatedEtcd : IAsyncLifetime
 {
     public EtcdServer Server { get; private set; } = null!;
 
-    public async Task InitializeAsync() => Server = await EtcdServer.StartAsync();
+    protected virtual string[] Arguments => [];
+
+    public async Task InitializeAsync() => Server = await EtcdServer.StartAsync(Arguments);
 
     public async Task DisposeAsync() => await Server.DisposeAsync();
+}
+
+/// <summary>A dedicated etcd whose auth tokens expire after 2 s idle, for the auth tests.</summary>
+public sealed class AuthEtcd : DedicatedEtcd
+{
+    protected override string[] Arguments => ["--auth-token-ttl 2"];
 }
 
 /// <summary>Outages and compaction: watches resume from their revision and deliver what changed meanwhile.</summary>
@@ -195,6 +203,39 @@ public sealed class EtcdOutageTests(DedicatedEtcd etcd) : IClassFixture<Dedicate
         Assert.Null(watch.Error);
     }
 
+    [Fact]
+    public async Task A_hold_whose_lease_cannot_be_renewed_is_lost_and_the_store_recovers()
+    {
+        var server = etcd.Server;
+        var options = new StoreOptions { Endpoints = { server.Endpoint }, Root = "t/" + Guid.NewGuid().ToString("N"), RequestTimeout = TimeSpan.FromSeconds(2) };
+        await using var a = await StoreFactory.Default.CreateAsync("etcd", options);
+        await using var locker = a.NewLock("lock", new LockOptions { Ttl = TimeSpan.FromSeconds(2) });
+        var lost = await locker.LockAsync();
+        var fencing = locker.FencingToken;
+        server.Kill();
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            while (!lost.IsCancellationRequested && clock.Elapsed < TimeSpan.FromSeconds(20))
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.True(lost.IsCancellationRequested, "the hold must be lost when its lease cannot be renewed");
+            Assert.False(locker.IsHeld);
+        }
+        finally
+        {
+            await server.RestartAsync();
+        }
+
+        // The store works again, and the next hold gets a new lease and a higher fencing token.
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await locker.LockAsync(cts.Token);
+        Assert.True(locker.FencingToken > fencing);
+        await locker.UnlockAsync();
+    }
+
     private static void AssertOrdered(IReadOnlyList<KVPair?> items)
     {
         ulong last = 0;
@@ -207,9 +248,11 @@ public sealed class EtcdOutageTests(DedicatedEtcd etcd) : IClassFixture<Dedicate
 }
 
 /// <summary>Authentication: a dedicated server with auth enabled (user root).</summary>
-public sealed class EtcdAuthTests(DedicatedEtcd etcd) : IClassFixture<DedicatedEtcd>
+public sealed class EtcdAuthTests(AuthEtcd etcd) : IClassFixture<AuthEtcd>
 {
     private const string Password = "s3cret";
+    private static readonly SemaphoreSlim s_enable = new(1, 1);
+    private static bool s_enabled;
 
     [Fact]
     public async Task Without_credentials_calls_are_Unauthorized_and_with_them_everything_works()
@@ -238,7 +281,40 @@ public sealed class EtcdAuthTests(DedicatedEtcd etcd) : IClassFixture<DedicatedE
         await locker.UnlockAsync();
     }
 
+    [Fact]
+    public async Task An_expired_token_is_renewed_without_the_caller_noticing()
+    {
+        await EnableAuthAsync();
+        var log = new CapturingLoggerFactory();
+        var options = new StoreOptions { Endpoints = { etcd.Server.Endpoint }, Username = "root", Password = Password, Root = "t/expiry", LoggerFactory = log };
+        await using var store = await StoreFactory.Default.CreateAsync("etcd", options);
+        await store.PutAsync("k", Encoding.UTF8.GetBytes("1"));
+
+        // The server forgets a simple token after --auth-token-ttl (2 s) without use.
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        await store.PutAsync("k", Encoding.UTF8.GetBytes("2"));
+        Assert.Equal("2", Encoding.UTF8.GetString((await store.GetAsync("k")).Value));
+        Assert.True(log.Messages.Count(m => m.StartsWith("etcd authenticated as root", StringComparison.Ordinal)) >= 2, "the store should have authenticated again");
+    }
+
     private async Task EnableAuthAsync()
+    {
+        await s_enable.WaitAsync();
+        try
+        {
+            if (!s_enabled)
+            {
+                await EnableAuthCoreAsync();
+                s_enabled = true;
+            }
+        }
+        finally
+        {
+            s_enable.Release();
+        }
+    }
+
+    private async Task EnableAuthCoreAsync()
     {
         await using var admin = await EtcdStore.CreateAsync(new StoreOptions { Endpoints = { etcd.Server.Endpoint } });
         var c = admin.Connection;
