@@ -30,7 +30,7 @@ internal sealed class EtcdLocker : LockerBase
             var ttl = EtcdStore.TtlSeconds(LockOptions.Ttl);
             var grant = await connection.GrantAsync(ttl, cancellationToken).ConfigureAwait(false);
             var state = new HoldState(grant.ID, ByteString.CopyFromUtf8(_prefix + grant.ID.ToString("x16", System.Globalization.CultureInfo.InvariantCulture)));
-            _store.Keeper.Add(grant.ID, grant.TTL, _ =>
+            _store.Keeper.Add(grant.ID, grant.TTL, reason =>
             {
                 state.LeaseLost.Cancel();
 
