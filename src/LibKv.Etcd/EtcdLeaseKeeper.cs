@@ -81,14 +81,26 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
 
         EtcdLog.LeaseLost(_connection.Logger, kept.Id, reason);
         EtcdMetrics.LeasesLost.Add(1);
-        try
+        if (kept.OnLost is not { } onLost)
         {
-            kept.OnLost?.Invoke(reason);
+            return;
         }
-        catch (Exception e)
-        {
-            EtcdLog.BackgroundFailure(_connection.Logger, e.Message);
-        }
+
+        // Off the keep-alive loop: a hold's LostToken callbacks are user code.
+        ThreadPool.UnsafeQueueUserWorkItem(
+            state =>
+            {
+                try
+                {
+                    state.onLost(state.reason);
+                }
+                catch (Exception e)
+                {
+                    EtcdLog.BackgroundFailure(state.logger, e.Message);
+                }
+            },
+            (onLost, reason, logger: _connection.Logger),
+            preferLocal: false);
     }
 
     private async Task TickLoopAsync()
