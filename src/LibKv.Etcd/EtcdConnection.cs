@@ -23,6 +23,11 @@ internal sealed class EtcdConnection : IDisposable
 
     public EtcdConnection(StoreOptions options, ILogger logger)
     {
+        if (options.Endpoints.Any(e => e.TrimStart().StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
+        {
+            throw new KvException(KvErrorCode.NotSupported, "The etcd backend speaks plain HTTP/2 only; https endpoints (TLS) are not supported.");
+        }
+
         _endpoints = Endpoint.ParseAll(options.Endpoints, EtcdStore.DefaultEndpoint).Select(e => GrpcEndpoint.Create(e.Host, e.Port)).ToArray();
         _transport = new GrpcTransport(options.ConnectionTimeout);
         RequestTimeout = options.RequestTimeout;

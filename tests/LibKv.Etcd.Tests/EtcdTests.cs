@@ -41,6 +41,28 @@ public sealed class EtcdClientTests : IClassFixture<EtcdFixture>
         }
     }
 
+    [Fact]
+    public async Task Many_concurrent_calls_share_the_store_and_all_complete()
+    {
+        var server = await EtcdFixture.SharedServerAsync();
+        await using var store = await EtcdStore.CreateAsync(new StoreOptions { Endpoints = { server.Endpoint }, Root = "t/" + Guid.NewGuid().ToString("N") });
+        await Task.WhenAll(Enumerable.Range(0, 50).Select(i => store.PutAsync($"k/{i}", Bytes(i.ToString(System.Globalization.CultureInfo.InvariantCulture))).AsTask()));
+        var reads = await Task.WhenAll(Enumerable.Range(0, 500).Select(i => store.GetAsync($"k/{i % 50}").AsTask()));
+        for (var i = 0; i < reads.Length; i++)
+        {
+            Assert.Equal((i % 50).ToString(System.Globalization.CultureInfo.InvariantCulture), Encoding.UTF8.GetString(reads[i].Value));
+        }
+
+        Assert.Equal(50, (await store.ListAsync("k")).Count);
+    }
+
+    [Fact]
+    public async Task Https_endpoints_are_NotSupported()
+    {
+        var e = await Assert.ThrowsAsync<KvException>(async () => await StoreFactory.Default.CreateAsync("etcd", new StoreOptions { Endpoints = { "https://127.0.0.1:2379" } }));
+        Assert.Equal(KvErrorCode.NotSupported, e.Code);
+    }
+
     [Theory]
     [InlineData(1_800_000)]
     [InlineData(3_000_000)]
