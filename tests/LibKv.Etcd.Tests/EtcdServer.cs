@@ -71,10 +71,17 @@ public sealed class EtcdServer : IAsyncDisposable
         var server = new EtcdServer(FindBinary(), dataDir, FreePort(), FreePort(), extraArguments);
 
         // A watchdog that kills etcd and removes its data once this test process is gone, even when it is killed.
-        var watchdog = $"while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 1; done; " +
-                       $"[ -f '{dataDir}/etcd.pid' ] && kill -9 $(cat '{dataDir}/etcd.pid') 2>/dev/null; sleep 1; rm -rf '{dataDir}'";
-        using (Process.Start(new ProcessStartInfo("/bin/sh", ["-c", watchdog]) { UseShellExecute = false }))
+        // It is double-forked, so it is not a descendant of this process and survives a kill of its process tree.
+        var script = dataDir + ".watchdog.sh";
+        await File.WriteAllTextAsync(script, $"""
+            while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 1; done
+            [ -f '{dataDir}/etcd.pid' ] && kill -9 "$(cat '{dataDir}/etcd.pid')" 2>/dev/null
+            sleep 1
+            rm -rf '{dataDir}' '{script}'
+            """);
+        using (var launcher = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", $"nohup /bin/sh '{script}' >/dev/null 2>&1 &"]) { UseShellExecute = false }))
         {
+            launcher?.WaitForExit(5000);
         }
 
         lock (s_all)
@@ -177,6 +184,7 @@ public sealed class EtcdServer : IAsyncDisposable
         try
         {
             Directory.Delete(DataDir, recursive: true);
+            File.Delete(DataDir + ".watchdog.sh");
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
