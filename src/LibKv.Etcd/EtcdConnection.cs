@@ -152,6 +152,15 @@ internal sealed class EtcdConnection : IDisposable
         throw last ?? new GrpcException(GrpcStatusCode.Unavailable, "No endpoint answered.", EndpointList);
     }
 
+    /// <summary>Opens a server-streaming call on the current endpoint (one request, a stream of responses).</summary>
+    public async Task<GrpcDuplexCall<T>> OpenServerStreamAsync<T>(string path, IMessage request, MessageParser<T> parser, CancellationToken cancellationToken)
+        where T : class, IMessage<T>
+    {
+        var call = await OpenStreamAsync(path, request, parser, cancellationToken).ConfigureAwait(false);
+        call.CompleteRequest();
+        return call;
+    }
+
     /// <summary>Notes that a stream on <paramref name="endpointName"/> broke, so the next attempt tries another endpoint.</summary>
     public void ReportBroken(string endpointName)
     {
@@ -230,6 +239,7 @@ internal static class EtcdMethods
     public const string UserAdd = "/etcdserverpb.Auth/UserAdd";
     public const string UserGrantRole = "/etcdserverpb.Auth/UserGrantRole";
     public const string RoleAdd = "/etcdserverpb.Auth/RoleAdd";
+    public const string Snapshot = "/etcdserverpb.Maintenance/Snapshot";
 
     public static Task<RangeResponse> RangeAsync(this EtcdConnection c, RangeRequest r, string? key, CancellationToken ct) =>
         c.CallAsync(Range, r, RangeResponse.Parser, key, idempotent: true, ct);

@@ -19,6 +19,7 @@ internal sealed class EtcdKeys(string? root)
     private static readonly ByteString s_endOfKeyspace = ByteString.CopyFrom(0);
 
     private readonly string _rootPrefix = string.IsNullOrEmpty(root) ? string.Empty : root + "/";
+    private readonly byte[] _rootPrefixBytes = Encoding.UTF8.GetBytes(string.IsNullOrEmpty(root) ? string.Empty : root + "/");
 
     /// <summary>The etcd key of a normalized user key.</summary>
     public ByteString Full(string key) => ByteString.CopyFromUtf8(_rootPrefix + key);
@@ -41,13 +42,14 @@ internal sealed class EtcdKeys(string? root)
     /// <summary>The user key of an etcd key, or null when it is outside this store.</summary>
     public string? UserKey(ByteString fullKey)
     {
-        var text = fullKey.ToStringUtf8();
-        if (_rootPrefix.Length == 0)
+        var bytes = fullKey.Span;
+        if (bytes.Length <= _rootPrefixBytes.Length || !bytes.StartsWith(_rootPrefixBytes))
         {
-            return text;
+            return _rootPrefixBytes.Length == 0 && bytes.Length > 0 ? Encoding.UTF8.GetString(bytes) : null;
         }
 
-        return text.Length > _rootPrefix.Length && text.StartsWith(_rootPrefix, StringComparison.Ordinal) ? text[_rootPrefix.Length..] : null;
+        // Decode only the part after the root: one string per key.
+        return Encoding.UTF8.GetString(bytes[_rootPrefixBytes.Length..]);
     }
 
     /// <summary>The pair of an etcd key-value under a known user key.</summary>
@@ -72,7 +74,4 @@ internal sealed class EtcdKeys(string? root)
 
     /// <summary>Wraps a caller's value for one request without copying it; the request is serialized before the call returns.</summary>
     public static ByteString Wrap(ReadOnlyMemory<byte> value) => value.Length == 0 ? ByteString.Empty : UnsafeByteOperations.UnsafeWrap(value);
-
-    /// <summary>UTF-8 text of a string key, for messages.</summary>
-    public static ByteString Utf8(string text) => ByteString.CopyFrom(Encoding.UTF8.GetBytes(text));
 }

@@ -25,11 +25,14 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
     /// <summary>The leases being kept alive.</summary>
     public IReadOnlyCollection<long> Ids => _leases.Keys.ToArray();
 
-    /// <summary>Starts keeping <paramref name="id"/> alive; <paramref name="onLost"/> runs once if it is lost.</summary>
-    public void Add(long id, long ttlSeconds, Action<string>? onLost)
+    /// <summary>
+    /// Starts keeping <paramref name="id"/> alive; <paramref name="onLost"/> runs once if it is lost: when the server
+    /// says it is gone, or (with <paramref name="loseOnDeadline"/>, for locks) when it could not be renewed in time.
+    /// </summary>
+    public void Add(long id, long ttlSeconds, Action<string>? onLost, bool loseOnDeadline)
     {
         var now = Environment.TickCount64;
-        _leases[id] = new Kept(id, ttlSeconds * 1000, onLost) { Deadline = now + (ttlSeconds * 1000), LastSent = now };
+        _leases[id] = new Kept(id, ttlSeconds * 1000, onLost, loseOnDeadline) { Deadline = now + (ttlSeconds * 1000), LastSent = now };
         lock (_gate)
         {
             if (_closing.IsCancellationRequested)
@@ -114,7 +117,7 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
                 var call = Volatile.Read(ref _call);
                 foreach (var kept in _leases.Values)
                 {
-                    if (now >= kept.Deadline)
+                    if (kept.LoseOnDeadline && now >= kept.Deadline)
                     {
                         Lose(kept, "not renewed before its TTL ran out");
                     }
@@ -224,8 +227,10 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
         }
     }
 
-    private sealed class Kept(long id, long ttlMs, Action<string>? onLost)
+    private sealed class Kept(long id, long ttlMs, Action<string>? onLost, bool loseOnDeadline)
     {
+        public bool LoseOnDeadline { get; } = loseOnDeadline;
+
         private long _deadline;
         private long _lastSent;
 

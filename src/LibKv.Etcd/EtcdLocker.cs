@@ -27,7 +27,7 @@ internal sealed class EtcdLocker : LockerBase
         {
             cancellationToken.ThrowIfCancellationRequested();
             var connection = _store.Connection;
-            var ttl = EtcdStore.TtlSeconds(LockOptions.Ttl);
+            var ttl = EtcdStore.KeptTtlSeconds(LockOptions.Ttl);
             var grant = await connection.GrantAsync(ttl, cancellationToken).ConfigureAwait(false);
             var state = new HoldState(grant.ID, ByteString.CopyFromUtf8(_prefix + grant.ID.ToString("x16", System.Globalization.CultureInfo.InvariantCulture)));
             _store.Keeper.Add(grant.ID, grant.TTL, reason =>
@@ -36,7 +36,7 @@ internal sealed class EtcdLocker : LockerBase
 
                 // The server may still hold the lease (e.g. restored after a restart): revoke it so waiters need not wait out its TTL.
                 _ = RevokeQuietlyAsync(state.LeaseId);
-            });
+            }, loseOnDeadline: true);
             try
             {
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, state.LeaseLost.Token);

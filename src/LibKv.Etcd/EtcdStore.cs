@@ -69,6 +69,13 @@ public sealed class EtcdStore : KvStoreBase
 
     internal static long TtlSeconds(TimeSpan ttl) => Math.Max(1, (long)Math.Ceiling(ttl.TotalSeconds));
 
+    /// <summary>
+    /// The lease of something kept alive (keep-alive keys, locks): one second of slack over the TTL so a short stall
+    /// does not lose it, capped so a dead holder's lease still ends within the contract's 2 × TTL + 1 s.
+    /// </summary>
+    internal static long KeptTtlSeconds(TimeSpan ttl) =>
+        Math.Max(TtlSeconds(ttl), Math.Min(TtlSeconds(ttl) + 1, (long)Math.Floor((2 * ttl.TotalSeconds) + 0.5)));
+
     internal void Track(EtcdLocker locker, bool add)
     {
         if (add)
@@ -435,12 +442,12 @@ public sealed class EtcdStore : KvStoreBase
             return 0;
         }
 
-        var seconds = TtlSeconds(ttl);
         if (!options.KeepAlive)
         {
-            return (await Connection.GrantAsync(seconds, cancellationToken).ConfigureAwait(false)).ID;
+            return (await Connection.GrantAsync(TtlSeconds(ttl), cancellationToken).ConfigureAwait(false)).ID;
         }
 
+        var seconds = KeptTtlSeconds(ttl);
         while (true)
         {
             var task = _keepAliveLeases.GetOrAdd(seconds, s => GrantKeptAsync(s));
@@ -460,7 +467,7 @@ public sealed class EtcdStore : KvStoreBase
     {
         var response = await Connection.GrantAsync(seconds, Closing).ConfigureAwait(false);
         var id = response.ID;
-        Keeper.Add(id, response.TTL, _ => ForgetKeepAliveLease(id));
+        Keeper.Add(id, response.TTL, _ => ForgetKeepAliveLease(id), loseOnDeadline: false);
         return id;
     }
 

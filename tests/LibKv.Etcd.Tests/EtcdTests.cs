@@ -57,6 +57,25 @@ public sealed class EtcdClientTests : IClassFixture<EtcdFixture>
     }
 
     [Fact]
+    public async Task Server_streaming_reads_every_message_and_the_final_status()
+    {
+        var server = await EtcdFixture.SharedServerAsync();
+        await using var store = await EtcdStore.CreateAsync(new StoreOptions { Endpoints = { server.Endpoint } });
+        await using var call = await store.Connection.OpenServerStreamAsync(EtcdMethods.Snapshot, new SnapshotRequest(), SnapshotResponse.Parser, CancellationToken.None);
+        long total = 0;
+        SnapshotResponse? last = null;
+        while (await call.ReadAsync(CancellationToken.None) is { } response)
+        {
+            total += response.Blob.Length;
+            last = response;
+        }
+
+        Assert.True(total > 0);
+        Assert.NotNull(last);
+        Assert.Equal(0UL, last.RemainingBytes);
+    }
+
+    [Fact]
     public async Task Https_endpoints_are_NotSupported()
     {
         var e = await Assert.ThrowsAsync<KvException>(async () => await StoreFactory.Default.CreateAsync("etcd", new StoreOptions { Endpoints = { "https://127.0.0.1:2379" } }));

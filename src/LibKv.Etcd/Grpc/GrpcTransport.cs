@@ -128,15 +128,6 @@ internal sealed class GrpcTransport : IDisposable
         }
     }
 
-    /// <summary>Opens a server-streaming call: one request, then a stream of responses.</summary>
-    public async Task<GrpcDuplexCall<TResponse>> ServerStreamingAsync<TResponse>(GrpcEndpoint endpoint, string path, IMessage request, MessageParser<TResponse> parser, string? token, CancellationToken cancellationToken)
-        where TResponse : class, IMessage<TResponse>
-    {
-        var call = await DuplexAsync(endpoint, path, request, parser, token, cancellationToken).ConfigureAwait(false);
-        call.CompleteRequest();
-        return call;
-    }
-
     public void Dispose() => _invoker.Dispose();
 
     internal static GrpcException? StatusOf(HttpHeaders headers, GrpcEndpoint endpoint)
