@@ -72,12 +72,20 @@ public sealed class EtcdServer : IAsyncDisposable
 
         // A watchdog that kills etcd and removes its data once this test process is gone, even when it is killed.
         // It is double-forked, so it is not a descendant of this process and survives a kill of its process tree.
+        // PIDs are reused here, so it identifies this process by its start time and etcd by its data dir.
         var script = dataDir + ".watchdog.sh";
-        await File.WriteAllTextAsync(script, $"""
-            while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 1; done
-            [ -f '{dataDir}/etcd.pid' ] && kill -9 "$(cat '{dataDir}/etcd.pid')" 2>/dev/null
+        var pidFile = Path.Combine(dataDir, "etcd.pid");
+        await File.WriteAllTextAsync(script, $$"""
+            me={{Environment.ProcessId}}
+            start='{{SelfStartTime()}}'
+            alive() { [ "$(sed 's/.*) //' /proc/$me/stat 2>/dev/null | cut -d' ' -f20)" = "$start" ]; }
+            while alive; do sleep 1; done
+            if [ -f '{{pidFile}}' ]; then
+              pid=$(cat '{{pidFile}}')
+              if tr '\0' ' ' < /proc/$pid/cmdline 2>/dev/null | grep -qF -- '{{dataDir}}/data'; then kill -9 "$pid"; fi
+            fi
             sleep 1
-            rm -rf '{dataDir}' '{script}'
+            rm -rf '{{dataDir}}' '{{script}}'
             """);
         using (var launcher = Process.Start(new ProcessStartInfo("/bin/sh", ["-c", $"nohup /bin/sh '{script}' >/dev/null 2>&1 &"]) { UseShellExecute = false }))
         {
@@ -142,6 +150,13 @@ public sealed class EtcdServer : IAsyncDisposable
         }
     }
 
+    /// <summary>This process's start time in clock ticks since boot (/proc/self/stat field 22).</summary>
+    private static string SelfStartTime()
+    {
+        var stat = File.ReadAllText("/proc/self/stat");
+        return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19];
+    }
+
     /// <summary>Kills etcd at once (SIGKILL), as a crash would.</summary>
     public void Kill()
     {
@@ -165,6 +180,13 @@ public sealed class EtcdServer : IAsyncDisposable
         }
 
         process.Dispose();
+        try
+        {
+            File.Delete(Path.Combine(DataDir, "etcd.pid"));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
     }
 
     public ValueTask DisposeAsync()
