@@ -116,7 +116,7 @@ public sealed class ZooKeeperStore : KvStoreBase
                 try
                 {
                     var stat = await Client.SetDataAsync(path, value, -1, cancellationToken).ConfigureAwait(false);
-                    if (stat.EphemeralOwner != 0 && !stat.IsContainer)
+                    if (stat.EphemeralOwner != 0 || stat.IsMarkedTtl)
                     {
                         // It was a TTL or keep-alive key: a plain Put makes it permanent.
                         await WriteAsync(key, value, kind, Condition.None, 0, cancellationToken).ConfigureAwait(false);
@@ -657,7 +657,10 @@ public sealed class ZooKeeperStore : KvStoreBase
 
                 try
                 {
-                    return (await Client.CreateAsync(path, value, AclFor(path), kind.Mode, kind.TtlMs, cancellationToken).ConfigureAwait(false)).Stat;
+                    var create = Client.CreateAsync(path, value, AclFor(path), kind.Mode, kind.TtlMs, cancellationToken);
+                    var mark = kind.Mode == CreateMode.PersistentWithTtl ? MarkTtlAsync(path, cancellationToken) : null;
+                    var created = (await create.ConfigureAwait(false)).Stat;
+                    return mark is null ? created : await mark.ConfigureAwait(false) ?? created;
                 }
                 catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
                 {
@@ -737,7 +740,8 @@ public sealed class ZooKeeperStore : KvStoreBase
             var error = FirstError(results);
             if (error == ZooKeeperErrors.Ok)
             {
-                return results[1].Stat ?? (await Client.GetDataAsync(path, cancellationToken).ConfigureAwait(false)).Stat;
+                var stat = results[1].Stat ?? (await Client.GetDataAsync(path, cancellationToken).ConfigureAwait(false)).Stat;
+                return kind.Mode == CreateMode.PersistentWithTtl ? await MarkTtlAsync(path, cancellationToken).ConfigureAwait(false) ?? stat : stat;
             }
 
             if (error == ZooKeeperErrors.Unimplemented && kind.Mode == CreateMode.PersistentWithTtl)
@@ -759,6 +763,19 @@ public sealed class ZooKeeperStore : KvStoreBase
         }
 
         throw TooBusy(key);
+    }
+
+    /// <summary>Marks a just-created TTL node (ACL version 0 → 1, same ACL); the stat, or null when the node is gone.</summary>
+    private async Task<Stat?> MarkTtlAsync(string path, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Client.SetAclAsync(path, AclFor(path), 0, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ZooKeeperException e) when (e.Error is ZooKeeperErrors.NoNode or ZooKeeperErrors.BadVersion)
+        {
+            return null;
+        }
     }
 
     private NodeKind KindOf(string key, WriteOptions options)
@@ -802,9 +819,11 @@ public sealed class ZooKeeperStore : KvStoreBase
     {
         public bool Matches(Stat stat, long sessionId) => Mode switch
         {
-            CreateMode.Persistent => stat.EphemeralOwner == 0,
+            CreateMode.Persistent => stat.EphemeralOwner == 0 && !stat.IsMarkedTtl,
             CreateMode.Ephemeral => stat.EphemeralOwner == sessionId && sessionId != 0,
-            _ => stat.IsTtl && stat.TtlMilliseconds == TtlMs,
+
+            // The server does not tell a TTL node's TTL: a TTL write always re-creates the node.
+            _ => false,
         };
 
         public string Describe() => Mode switch

@@ -192,6 +192,9 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
     public Task<Stat> SetDataAsync(string path, ReadOnlyMemory<byte>? data, int version, CancellationToken ct) =>
         SendAsync(OpCode.SetData, path, new MultiOp.SetDataOp(path, data, version).Write, s_stat, ct);
 
+    public Task<Stat> SetAclAsync(string path, IReadOnlyList<Acl> acls, int aclVersion, CancellationToken ct) =>
+        SendAsync(OpCode.SetAcl, path, w => { w.WriteString(path); Acl.Write(w, acls); w.WriteInt(aclVersion); }, s_stat, ct);
+
     public Task<List<string>> GetChildrenAsync(string path, CancellationToken ct) =>
         SendAsync(OpCode.GetChildren, path, w => { w.WriteString(path); w.WriteBool(false); }, static (ref JuteReader r) => r.ReadStrings(), ct);
 

@@ -9,6 +9,7 @@ internal static class OpCode
     public const int Exists = 3;
     public const int GetData = 4;
     public const int SetData = 5;
+    public const int SetAcl = 7;
     public const int GetChildren = 8;
     public const int Sync = 9;
     public const int Ping = 11;
@@ -90,17 +91,11 @@ internal readonly record struct Acl(int Perms, string Scheme, string Id)
 /// <summary>The stat structure of a znode.</summary>
 internal sealed record Stat(long Czxid, long Mzxid, long Ctime, long Mtime, int Version, int Cversion, int Aversion, long EphemeralOwner, int DataLength, int NumChildren, long Pzxid)
 {
-    /// <summary>True for ephemeral and TTL nodes (both carry a non-zero owner); containers excluded.</summary>
-    public bool IsEphemeral => EphemeralOwner != 0 && !IsTtl && !IsContainer;
-
-    /// <summary>True for a TTL node (owner's high byte 0xFF).</summary>
-    public bool IsTtl => (ulong)EphemeralOwner >> 56 == 0xFF;
-
-    /// <summary>True for a container node.</summary>
-    public bool IsContainer => EphemeralOwner == unchecked((long)0x8000000000000000UL);
-
-    /// <summary>The TTL of a TTL node in milliseconds, else 0.</summary>
-    public long TtlMilliseconds => IsTtl ? EphemeralOwner & 0x00FFFFFFFFFFFFFFL : 0;
+    /// <summary>
+    /// True for a node LibKv wrote as a TTL node: servers report a TTL node's owner as 0, so LibKv marks its TTL
+    /// nodes by bumping their ACL version right after creating them.
+    /// </summary>
+    public bool IsMarkedTtl => Aversion != 0;
 
     public static Stat Read(ref JuteReader r) =>
         new(r.ReadLong(), r.ReadLong(), r.ReadLong(), r.ReadLong(), r.ReadInt(), r.ReadInt(), r.ReadInt(), r.ReadLong(), r.ReadInt(), r.ReadInt(), r.ReadLong());
