@@ -16,7 +16,7 @@ internal sealed class ZooKeeperLocker : LockerBase
     private readonly ZooKeeperStore _store;
 
     public ZooKeeperLocker(ZooKeeperStore store, string key, LockOptions options)
-        : base(key, options, TimeProvider.System)
+        : base(key, options, store.Clock)
     {
         _store = store;
     }
@@ -202,16 +202,17 @@ internal sealed class ZooKeeperLocker : LockerBase
                 ThreadPool.UnsafeQueueUserWorkItem(static h => h.Lose(), hold, preferLocal: false);
             }
         }, () => _ = CheckStillOwnedAsync(hold, path));
-        state.Session = session.Register(() => _ = Task.Run(async () =>
+        state.Session = session.Register(() =>
         {
             if (!hold.IsLost)
             {
+                // The session token is cancelled by the session loop, a timer or dispose, never by the connection's reader.
                 hold.Lose();
 
                 // The session may only be presumed over: remove the node so it frees the lock once we reconnect.
-                await DeleteNodeQuietlyAsync(path).ConfigureAwait(false);
+                _ = Task.Run(() => DeleteNodeQuietlyAsync(path));
             }
-        }));
+        });
         hold.Token.Register(state.Dispose);
         return state;
     }

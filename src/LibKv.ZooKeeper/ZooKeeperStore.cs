@@ -76,6 +76,8 @@ public sealed class ZooKeeperStore : KvStoreBase
 
     internal ILogger Logger => _logger;
 
+    internal TimeProvider Clock => Time;
+
     internal CancellationToken ClosingToken => Closing;
 
     /// <summary>Creates a store and waits until a server of <see cref="StoreOptions.Endpoints"/> has opened a session.</summary>

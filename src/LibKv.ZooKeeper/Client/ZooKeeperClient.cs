@@ -31,6 +31,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
     private long _lastZxid;
     private int _xid;
     private int _authError;
+    private bool _readOnly;
     private string _lastError = "not connected yet";
 
     public ZooKeeperClient(ZooKeeperClientOptions options, ILogger logger)
@@ -71,6 +72,9 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
             }
         }
     }
+
+    /// <summary>True when the connected server is a read-only (partitioned) member; LibKv never asks for one.</summary>
+    public bool IsReadOnly => Volatile.Read(ref _readOnly);
 
     /// <summary>True while a connection is up.</summary>
     public bool IsConnected => Volatile.Read(ref _current) is not null;
@@ -126,6 +130,8 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
             w.Dispose();
             throw Unavailable("the connection was lost", null);
         }
+
+        ZooKeeperMetrics.Requests.Add(1);
 
         var left = _options.RequestTimeout - _time.GetElapsedTime(started);
         try
@@ -360,7 +366,8 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
 
             var body = new byte[length];
             await connection.Stream.ReadExactlyAsync(body, timeout.Token).ConfigureAwait(false);
-            var (timeoutMs, newId, newPassword) = ParseConnectResponse(body);
+            var (timeoutMs, newId, newPassword, readOnly) = ParseConnectResponse(body);
+            Volatile.Write(ref _readOnly, readOnly);
             if (timeoutMs <= 0)
             {
                 await connection.DisposeAsync().ConfigureAwait(false);
@@ -385,6 +392,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
             var negotiated = TimeSpan.FromMilliseconds(timeoutMs);
             connection.Start(negotiated / 3, negotiated * 2 / 3);
             Log.Connected(_logger, endpoint, newId, timeoutMs, isNew);
+            ZooKeeperMetrics.Connections.Add(1);
             return connection;
         }
         catch (Exception e)
@@ -409,19 +417,21 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         }
     }
 
-    private static (int TimeoutMs, long SessionId, byte[] Password) ParseConnectResponse(byte[] body)
+    private static (int TimeoutMs, long SessionId, byte[] Password, bool ReadOnly) ParseConnectResponse(byte[] body)
     {
         var r = new JuteReader(body);
         r.ReadInt();
         var timeout = r.ReadInt();
         var id = r.ReadLong();
         var password = r.ReadBuffer() ?? new byte[16];
-        return (timeout, id, password);
+        var readOnly = r.Remaining > 0 && r.ReadBool();
+        return (timeout, id, password, readOnly);
     }
 
     private void ExpireSession(long sessionId)
     {
         Log.SessionExpired(_logger, sessionId);
+        ZooKeeperMetrics.SessionsLost.Add(1);
         CancellationTokenSource old;
         lock (_gate)
         {
@@ -566,6 +576,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
                 _ =>
                 {
                     Log.SessionPresumedLost(_logger, sessionId, timeoutMs);
+                    ZooKeeperMetrics.SessionsLost.Add(1);
                     CancelQuietly(cts);
                 },
                 null,

@@ -168,11 +168,12 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
         var ct = _cts.Token;
         var header = new byte[4];
         var buffer = ArrayPool<byte>.Shared.Rent(64 * 1024);
+        var input = new BufferedStream(_stream, 64 * 1024);
         try
         {
             while (true)
             {
-                await _stream.ReadExactlyAsync(header, ct).ConfigureAwait(false);
+                await input.ReadExactlyAsync(header, ct).ConfigureAwait(false);
                 var length = BinaryPrimitives.ReadInt32BigEndian(header);
                 if (length < 16 || length > MaxFrameBytes)
                 {
@@ -185,7 +186,7 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
                     buffer = ArrayPool<byte>.Shared.Rent(length);
                 }
 
-                await _stream.ReadExactlyAsync(buffer.AsMemory(0, length), ct).ConfigureAwait(false);
+                await input.ReadExactlyAsync(buffer.AsMemory(0, length), ct).ConfigureAwait(false);
                 Volatile.Write(ref _lastReceived, _time.GetTimestamp());
                 Dispatch(buffer.AsSpan(0, length));
             }
