@@ -53,7 +53,7 @@ public sealed class ZooKeeperServer : IAsyncDisposable
             "4lw.commands.whitelist=ruok,srvr",
             "forceSync=no",
             string.Empty));
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Kill();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().GetAwaiter().GetResult();
         await server.LaunchAsync();
         return server;
     }
@@ -98,7 +98,7 @@ public sealed class ZooKeeperServer : IAsyncDisposable
         {
             Directory.Delete(_dir, recursive: true);
         }
-        catch (IOException)
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
         }
 

@@ -494,7 +494,8 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
 
     private async Task RunAsync(ZooKeeperConnection connection)
     {
-        var index = 0;
+        // Try the host we were on first (a restart or a blip), then the next ones of the list.
+        var index = Math.Max(0, _options.Hosts.ToList().FindIndex(h => $"{h.Host}:{h.Port}" == connection.Endpoint));
         var failures = 0;
         while (true)
         {
@@ -534,6 +535,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
                     connection = await ConnectAsync(host, _disposing.Token).ConfigureAwait(false);
                     Publish(connection);
                     failures = 0;
+                    index--;
                     break;
                 }
                 catch (SessionExpiredException)
