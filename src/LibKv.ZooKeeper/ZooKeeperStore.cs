@@ -458,7 +458,7 @@ public sealed class ZooKeeperStore : KvStoreBase
         var path = Paths.PathOf(key);
         try
         {
-            var sync = consistent ? Client.SyncAsync(path, cancellationToken) : null;
+            var sync = consistent ? Client.SyncSharedAsync(cancellationToken) : null;
             var read = Client.TryGetDataAsync(path, cancellationToken);
             if (sync is not null)
             {
@@ -486,7 +486,7 @@ public sealed class ZooKeeperStore : KvStoreBase
         var path = Paths.PathOf(directory);
         if (consistent)
         {
-            await Client.SyncAsync(path, cancellationToken).ConfigureAwait(false);
+            await Client.SyncSharedAsync(cancellationToken).ConfigureAwait(false);
         }
 
         var selfTask = directory.Length == 0 ? Task.FromResult<NodeData?>(null) : Client.TryGetDataAsync(path, cancellationToken);

@@ -66,7 +66,16 @@ internal sealed class Pending<T> : Pending
 /// <summary>An encoded request frame waiting for the writer; owns its pooled buffer.</summary>
 internal sealed class OutFrame(JuteWriter buffer, Pending? pending)
 {
+    private volatile bool _taken;
+
     public JuteWriter Buffer { get; } = buffer;
 
     public Pending? Pending { get; } = pending;
+
+    /// <summary>Set by the writer loop before the frame's bytes go to the socket.</summary>
+    public bool Taken
+    {
+        get => _taken;
+        set => _taken = value;
+    }
 }

@@ -32,6 +32,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
     private int _xid;
     private int _authError;
     private bool _readOnly;
+    private SharedSync? _sharedSync;
     private string _lastError = "not connected yet";
 
     public ZooKeeperClient(ZooKeeperClientOptions options, ILogger logger)
@@ -113,6 +114,36 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
     {
         var started = _time.GetTimestamp();
         var connection = Volatile.Read(ref _current) ?? await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
+        var (pending, _) = Enqueue(connection, opCode, path, body, parser);
+        return await AwaitReplyAsync(pending, started, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A sync that orders every read sent after it behind all writes committed before this call. Concurrent callers
+    /// share one sync as long as it has not been written to the socket yet: it then still reaches the server after
+    /// each caller's call, which is all linearizable reads need, and it saves a request per read under load.
+    /// </summary>
+    public async Task SyncSharedAsync(CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        var connection = Volatile.Read(ref _current) ?? await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
+        var shared = Volatile.Read(ref _sharedSync);
+        Pending<bool> pending;
+        if (shared is not null && ReferenceEquals(shared.Connection, connection) && !shared.Frame.Taken)
+        {
+            pending = shared.Pending;
+        }
+        else
+        {
+            (pending, var frame) = Enqueue(connection, OpCode.Sync, "/", static w => w.WriteString("/"), s_none);
+            Volatile.Write(ref _sharedSync, new SharedSync(connection, frame, pending));
+        }
+
+        await AwaitReplyAsync(pending, started, cancellationToken).ConfigureAwait(false);
+    }
+
+    private (Pending<T> Pending, OutFrame Frame) Enqueue<T>(ZooKeeperConnection connection, int opCode, string path, Action<JuteWriter>? body, ReplyParser<T> parser)
+    {
         if (Volatile.Read(ref _authError) != 0)
         {
             throw new KvException(KvErrorCode.Unauthorized, $"ZooKeeper at {Endpoints} rejected the credentials.");
@@ -125,14 +156,19 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         w.WriteInt(opCode);
         body?.Invoke(w);
         w.PatchFrameLength();
-        if (!connection.TryEnqueue(new OutFrame(w, pending)))
+        var frame = new OutFrame(w, pending);
+        if (!connection.TryEnqueue(frame))
         {
             w.Dispose();
             throw Unavailable("the connection was lost", null);
         }
 
         ZooKeeperMetrics.Requests.Add(1);
+        return (pending, frame);
+    }
 
+    private async Task<T> AwaitReplyAsync<T>(Pending<T> pending, long started, CancellationToken cancellationToken)
+    {
         var left = _options.RequestTimeout - _time.GetElapsedTime(started);
         try
         {
@@ -720,6 +756,8 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
             Log.AuthFailed(_logger, error);
         }
     }
+
+    private sealed record SharedSync(ZooKeeperConnection Connection, OutFrame Frame, Pending<bool> Pending);
 
     private sealed class SessionExpiredException() : Exception("The ZooKeeper session expired.");
 

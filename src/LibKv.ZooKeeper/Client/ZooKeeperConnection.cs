@@ -139,6 +139,7 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
             {
                 while (reader.TryRead(out var frame))
                 {
+                    frame.Taken = true;
                     if (frame.Pending is { } p)
                     {
                         _pending.Enqueue(p);
