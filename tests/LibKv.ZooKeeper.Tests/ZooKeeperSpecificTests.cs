@@ -252,6 +252,24 @@ public sealed class ZooKeeperSpecificTests
     }
 
     [Fact]
+    public async Task A_cancelled_waiter_leaves_no_node_and_lock_nodes_stay_hidden()
+    {
+        var server = await ZooKeeperServer.Shared;
+        var root = NewRoot();
+        await using var a = await OpenAsync(server.Endpoint, root);
+        await using var b = await OpenAsync(server.Endpoint, root);
+        await using var holder = a.NewLock("job");
+        await holder.LockAsync();
+        await using var waiter = b.NewLock("job");
+        Assert.False(await waiter.TryLockAsync(TimeSpan.FromMilliseconds(300)));
+        var nodes = await a.Client.GetChildrenAsync(a.Paths.LockDirOf("job"), CancellationToken.None);
+        Assert.Single(nodes);
+        Assert.Equal(new[] { "job" }, (await b.ListAsync("")).Select(p => p.Key));
+        await holder.UnlockAsync();
+        Assert.True(await waiter.TryLockAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
     public async Task A_lock_counts_as_lost_once_the_session_timeout_passes_without_a_connection()
     {
         var server = await ZooKeeperServer.Shared;

@@ -158,8 +158,9 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
                 await buffered.FlushAsync(ct).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception e)
         {
+            // Any failure, even an unexpected one, must end the connection so the session loop reconnects.
             Abort(new ConnectionLostException($"Writing to {Endpoint} failed: {e.Message}", e));
         }
     }
@@ -192,8 +193,9 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
                 Dispatch(buffer.AsSpan(0, length));
             }
         }
-        catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException or EndOfStreamException or InvalidDataException)
+        catch (Exception e)
         {
+            // Any failure, even an unexpected one, must end the connection so the session loop reconnects.
             Abort(new ConnectionLostException($"Reading from {Endpoint} failed: {e.Message}", e));
         }
         finally
