@@ -180,14 +180,16 @@ public sealed class ZooKeeperStore : KvStoreBase
                     throw ZooKeeperErrors.NotFound(key);
                 }
 
-                if (await RemoveAsync(path, node.Stat, cancellationToken).ConfigureAwait(false) is { } removed)
+                try
                 {
-                    if (removed)
+                    if (await RemoveAsync(path, node.Stat, cancellationToken).ConfigureAwait(false) is not null)
                     {
-                        await CleanupParentsAsync(ZooKeeperPaths.Parent(path), cancellationToken).ConfigureAwait(false);
+                        return;
                     }
-
-                    return;
+                }
+                catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
+                {
+                    throw ZooKeeperErrors.NotFound(key);
                 }
             }
 
@@ -286,14 +288,9 @@ public sealed class ZooKeeperStore : KvStoreBase
                 throw ZooKeeperErrors.Modified(key);
             }
 
-            if (await RemoveAsync(path, node.Stat, cancellationToken).ConfigureAwait(false) is not { } removed)
+            if (await RemoveAsync(path, node.Stat, cancellationToken).ConfigureAwait(false) is null)
             {
                 throw ZooKeeperErrors.Modified(key);
-            }
-
-            if (removed)
-            {
-                await CleanupParentsAsync(ZooKeeperPaths.Parent(path), cancellationToken).ConfigureAwait(false);
             }
         }
         catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
@@ -415,13 +412,14 @@ public sealed class ZooKeeperStore : KvStoreBase
     }
 
     /// <summary>Removes hidden parents left empty, upwards from <paramref name="path"/> to the root (kept).</summary>
-    internal async Task CleanupParentsAsync(string path, CancellationToken cancellationToken)
+    internal async Task CleanupParentsAsync(string path, CancellationToken cancellationToken, Task<NodeData?>? firstRead = null)
     {
         try
         {
-            while (Paths.IsInStore(path) && !string.Equals(path, Paths.RootPath, StringComparison.Ordinal) && path != "/")
+            while (IsCleanable(path))
             {
-                var node = await Client.TryGetDataAsync(path, cancellationToken).ConfigureAwait(false);
+                var node = firstRead is not null ? await firstRead.ConfigureAwait(false) : await Client.TryGetDataAsync(path, cancellationToken).ConfigureAwait(false);
+                firstRead = null;
                 if (node is not null)
                 {
                     if (node.Data is not null || node.Stat.NumChildren > 0 || node.Stat.EphemeralOwner != 0)
@@ -445,9 +443,9 @@ public sealed class ZooKeeperStore : KvStoreBase
                 path = ZooKeeperPaths.Parent(path);
             }
         }
-        catch (Exception e) when (e is ZooKeeperException or KvException)
+        catch (Exception e) when (e is ZooKeeperException or KvException or OperationCanceledException)
         {
-            // Hidden parents are invisible; a leftover one costs nothing but a node.
+            // Hidden parents are invisible; a leftover one costs nothing but a node, and the write itself is done.
             Log.BackgroundFailed(_logger, path, e.Message);
         }
     }
@@ -610,26 +608,40 @@ public sealed class ZooKeeperStore : KvStoreBase
     }
 
     /// <summary>
-    /// Deletes a key's node at <paramref name="stat"/>'s version, or sets its data to null when it has children;
-    /// true when the node went, false when it stays as a hidden parent, null when it changed meanwhile.
+    /// Deletes a key's node at <paramref name="stat"/>'s version (then removes parents left empty), or sets its data to
+    /// null when it has children; true when the node went, false when it stays as a hidden parent, null when it
+    /// changed meanwhile.
     /// </summary>
     private async Task<bool?> RemoveAsync(string path, Stat stat, CancellationToken cancellationToken)
     {
-        try
+        if (stat.NumChildren == 0)
         {
-            if (stat.NumChildren == 0)
+            // The parent's read is pipelined behind the delete, so it already sees the parent without this child.
+            var parent = ZooKeeperPaths.Parent(path);
+            var delete = Client.DeleteAsync(path, stat.Version, cancellationToken);
+            var parentRead = IsCleanable(parent) ? Client.TryGetDataAsync(parent, cancellationToken) : null;
+            var notEmpty = false;
+            try
             {
-                await Client.DeleteAsync(path, stat.Version, cancellationToken).ConfigureAwait(false);
+                await delete.ConfigureAwait(false);
+            }
+            catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NotEmpty)
+            {
+                notEmpty = true;
+            }
+            catch
+            {
+                Observe(parentRead);
+                throw;
+            }
+
+            if (!notEmpty)
+            {
+                await CleanupParentsAsync(parent, cancellationToken, parentRead).ConfigureAwait(false);
                 return true;
             }
-        }
-        catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.BadVersion)
-        {
-            return null;
-        }
-        catch (ZooKeeperException e) when (e.Error != ZooKeeperErrors.NotEmpty)
-        {
-            throw;
+
+            Observe(parentRead);
         }
 
         try
@@ -642,6 +654,12 @@ public sealed class ZooKeeperStore : KvStoreBase
             return null;
         }
     }
+
+    private static void Observe(Task? task) =>
+        task?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+
+    private bool IsCleanable(string path) =>
+        Paths.IsInStore(path) && !string.Equals(path, Paths.RootPath, StringComparison.Ordinal) && path != "/";
 
     /// <summary>Writes a key as a node of <paramref name="kind"/> under <paramref name="condition"/>, replacing a node of another kind.</summary>
     private async Task<Stat> WriteAsync(string key, ReadOnlyMemory<byte> value, NodeKind kind, Condition condition, ulong expected, CancellationToken cancellationToken)
