@@ -21,7 +21,7 @@ public sealed class ZooKeeperFixture : IKvFixture
                 Backend = "zookeeper",
                 Endpoints = { server.Endpoint },
                 Root = root,
-                SessionTimeout = TimeSpan.FromSeconds(4),
+                SessionTimeout = TimeSpan.FromSeconds(5),
                 RequestTimeout = TimeSpan.FromSeconds(10),
             };
             configure?.Invoke(options);
