@@ -270,6 +270,31 @@ public sealed class ZooKeeperSpecificTests
     }
 
     [Fact]
+    public async Task A_call_made_while_disconnected_waits_for_the_reconnect_or_fails_Unavailable()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var proxy = new TcpProxy(server.Port);
+        await using var store = await OpenAsync(proxy.Endpoint, NewRoot(), o =>
+        {
+            o.SessionTimeout = TimeSpan.FromSeconds(20);
+            o.RequestTimeout = TimeSpan.FromSeconds(3);
+        });
+        await store.PutAsync("k", Bytes("v"));
+
+        proxy.Block();
+        await Eventually(() => Task.FromResult(!store.Client.IsConnected), "the cut to be noticed");
+        var failed = await Assert.ThrowsAsync<KvException>(async () => await store.GetAsync("k").AsTask().WaitAsync(Deadline));
+        Assert.Equal(KvErrorCode.Unavailable, failed.Code);
+        Assert.True(failed.IsTransient);
+        Assert.Contains(proxy.Endpoint, failed.Message, StringComparison.Ordinal);
+
+        var pending = store.GetAsync("k").AsTask();
+        await Task.Delay(300);
+        proxy.Unblock();
+        Assert.Equal("v", Text((await pending.WaitAsync(Deadline)).Value));
+    }
+
+    [Fact]
     public async Task A_lock_counts_as_lost_once_the_session_timeout_passes_without_a_connection()
     {
         var server = await ZooKeeperServer.Shared;

@@ -583,7 +583,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
                     failures++;
                     if (failures % _options.Hosts.Count == 0)
                     {
-                        var delay = TimeSpan.FromMilliseconds(Math.Min(1000, 50 * (1 << Math.Min(failures / _options.Hosts.Count, 5))));
+                        var delay = TimeSpan.FromMilliseconds(Math.Min(500, 50 * (1 << Math.Min(failures / _options.Hosts.Count, 4))));
                         try
                         {
                             await Task.Delay(delay, _time, _disposing.Token).ConfigureAwait(false);
