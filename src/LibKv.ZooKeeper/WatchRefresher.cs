@@ -12,7 +12,8 @@ internal sealed class WatchRefresher
     private readonly string _path;
     private readonly Func<CancellationToken, Task> _refresh;
     private readonly Action<Exception> _fail;
-    private readonly CancellationTokenSource _stop;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly CancellationTokenRegistration _closing;
     private int _state;
 
     public WatchRefresher(ZooKeeperStore store, string path, Func<CancellationToken, Task> refresh, Action<Exception> fail)
@@ -21,7 +22,7 @@ internal sealed class WatchRefresher
         _path = path;
         _refresh = refresh;
         _fail = fail;
-        _stop = CancellationTokenSource.CreateLinkedTokenSource(store.ClosingToken);
+        _closing = store.ClosingToken.UnsafeRegister(static r => ((WatchRefresher)r!).Stop(), this);
     }
 
     /// <summary>Asks for a fresh read.</summary>
@@ -46,11 +47,13 @@ internal sealed class WatchRefresher
     /// <summary>Stops reading; a read in flight is cancelled.</summary>
     public void Stop()
     {
+        // Unregistered from the store's closing token, so subscribe/unsubscribe cycles leave nothing behind.
+        _closing.Dispose();
         try
         {
             _stop.Cancel();
         }
-        catch (ObjectDisposedException)
+        catch (AggregateException)
         {
         }
     }
