@@ -9,6 +9,19 @@ namespace LibKv.ZooKeeper.Tests;
 public sealed class ZooKeeperServer : IAsyncDisposable
 {
     private const string JarDir = "/usr/share/java";
+    /// <summary>
+    /// What the Debian package's server needs (its zookeeper.jar manifest lists the same); slf4j-simple logs to a
+    /// file in the server's temp dir.
+    /// </summary>
+    private static readonly string[] s_jars =
+    {
+        "zookeeper.jar", "zookeeper-jute.jar", "slf4j-api.jar", "slf4j-simple.jar",
+        "netty-buffer.jar", "netty-codec.jar", "netty-common.jar", "netty-handler.jar", "netty-resolver.jar",
+        "netty-transport.jar", "netty-transport-native-epoll.jar", "netty-transport-native-unix-common.jar",
+        "jackson-annotations.jar", "jackson-core.jar", "jackson-databind.jar",
+        "commons-cli.jar", "commons-io.jar", "metrics-core.jar", "snappy-java.jar",
+    };
+
     private static readonly Lazy<Task<ZooKeeperServer>> s_shared = new(() => StartAsync());
     private readonly string _dir;
     private readonly bool _extendedTypes;
@@ -114,7 +127,7 @@ public sealed class ZooKeeperServer : IAsyncDisposable
 
     private async Task LaunchAsync()
     {
-        var classpath = string.Join(':', new[] { "zookeeper.jar", "zookeeper-jute.jar", "slf4j-api.jar", "slf4j-simple.jar" }.Select(j => Path.Combine(JarDir, j)));
+        var classpath = string.Join(':', s_jars.Select(j => Path.Combine(JarDir, j)).Where(File.Exists));
         var info = new ProcessStartInfo("java")
         {
             UseShellExecute = false,
