@@ -295,6 +295,35 @@ public sealed class ZooKeeperSpecificTests
     }
 
     [Fact]
+    public async Task When_its_host_goes_the_session_moves_to_the_next_host_of_the_list()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var first = new TcpProxy(server.Port);
+        await using var second = new TcpProxy(server.Port);
+        await using var store = await OpenAsync($"{first.Endpoint},{second.Endpoint}", NewRoot(), o => o.SessionTimeout = TimeSpan.FromSeconds(20));
+        await store.PutAsync("svc", Bytes("up"), new WriteOptions { Ttl = TimeSpan.FromSeconds(1), KeepAlive = true });
+        var session = store.Client.SessionId;
+
+        first.Block();
+        await Eventually(
+            async () =>
+            {
+                try
+                {
+                    await store.PutAsync("k", Bytes("v"));
+                    return true;
+                }
+                catch (KvException e) when (e.IsTransient)
+                {
+                    return false;
+                }
+            },
+            "the store to work through the second host");
+        Assert.Equal(session, store.Client.SessionId);
+        Assert.True(await store.ExistsAsync("svc"));
+    }
+
+    [Fact]
     public async Task A_lock_counts_as_lost_once_the_session_timeout_passes_without_a_connection()
     {
         var server = await ZooKeeperServer.Shared;
