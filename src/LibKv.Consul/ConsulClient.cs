@@ -7,7 +7,7 @@ using System.Text.Json;
 namespace LibKv.Consul;
 
 /// <summary>One operation of a KV transaction.</summary>
-internal readonly record struct TxnOp(string Verb, string Key, ReadOnlyMemory<byte>? Value = null, ulong? Index = null, string? Session = null);
+internal readonly record struct TxnOp(string Verb, string Key, ReadOnlyMemory<byte>? Value = null, ulong? Index = null, string? Session = null, ulong? Flags = null);
 
 /// <summary>The outcome of a KV transaction: the entries it returned, or the operations that failed.</summary>
 internal sealed class TxnOutcome
@@ -42,6 +42,12 @@ internal sealed class ConsulClient
     public ConsulClient(ConsulTransport transport) => Transport = transport;
 
     public ConsulTransport Transport { get; }
+
+    /// <summary>
+    /// A fresh write nonce for the Flags field: Consul skips a write that changes nothing (same value, flags and
+    /// session) and keeps its ModifyIndex, but the contract wants every write to get a new version.
+    /// </summary>
+    public static ulong NewNonce() => (ulong)Random.Shared.NextInt64(1, long.MaxValue);
 
     /// <summary>Percent-escapes each segment of a full key for the URL path.</summary>
     public static string EscapeKey(string fullKey)
@@ -142,6 +148,11 @@ internal sealed class ConsulClient
             if (op.Index is { } index)
             {
                 writer.WriteNumber("Index"u8, index);
+            }
+
+            if (op.Flags is { } flags)
+            {
+                writer.WriteNumber("Flags"u8, flags);
             }
 
             if (op.Session is not null)

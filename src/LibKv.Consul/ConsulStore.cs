@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Reactive.Linq;
-using System.Security.Cryptography;
 using LibKv.Core;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -222,12 +221,7 @@ public sealed partial class ConsulStore : KvStoreBase
         }
     }
 
-    private static ulong NewMarker()
-    {
-        Span<byte> bytes = stackalloc byte[8];
-        RandomNumberGenerator.Fill(bytes);
-        return BitConverter.ToUInt64(bytes) | 1UL;
-    }
+    private static string NonceQuery() => "flags=" + ConsulClient.NewNonce().ToString(CultureInfo.InvariantCulture);
 
     private string TreePrefix(string directory) =>
         directory.Length == 0 ? (Root is null ? string.Empty : Root + "/") : Full(directory) + "/";
@@ -279,7 +273,7 @@ public sealed partial class ConsulStore : KvStoreBase
             return await WriteWithTtlAsync(key, full, value, ttl, options.KeepAlive, check, cancellationToken).ConfigureAwait(false);
         }
 
-        var set = new TxnOp("set", full, value);
+        var set = new TxnOp("set", full, value, Flags: ConsulClient.NewNonce());
         var body = ConsulClient.BuildTxn(check is { } c ? [c, set] : [set]);
         if (body.WrittenCount > ConsulClient.MaxTxnBody)
         {
@@ -298,7 +292,7 @@ public sealed partial class ConsulStore : KvStoreBase
         {
             // A write without TTL makes the key permanent: take it out of its TTL session, keeping the value just written.
             var release = await Client.TxnAsync(
-                [new TxnOp("check-index", full, Index: index), new TxnOp("unlock", full, value, Session: entry.Session)], key, cancellationToken).ConfigureAwait(false);
+                [new TxnOp("check-index", full, Index: index), new TxnOp("unlock", full, value, Session: entry.Session, Flags: ConsulClient.NewNonce())], key, cancellationToken).ConfigureAwait(false);
             if (release.Ok)
             {
                 index = release.Last!.ModifyIndex;
@@ -324,7 +318,7 @@ public sealed partial class ConsulStore : KvStoreBase
             try
             {
                 // Delete then lock: whatever session held the key before lets go of it, and ours now owns it.
-                var lockOp = new TxnOp("lock", full, value, Session: session.Id);
+                var lockOp = new TxnOp("lock", full, value, Session: session.Id, Flags: ConsulClient.NewNonce());
                 TxnOp[] ops = check is { } c
                     ? (c.Verb == "check-not-exists" ? [c, lockOp] : [c, new TxnOp("delete", full), lockOp])
                     : [new TxnOp("delete", full), lockOp];
@@ -382,11 +376,11 @@ public sealed partial class ConsulStore : KvStoreBase
     {
         if (!atomic)
         {
-            await Client.PutRawAsync(full, value, null, cancellationToken).ConfigureAwait(false);
+            await Client.PutRawAsync(full, value, NonceQuery(), cancellationToken).ConfigureAwait(false);
             var check = await Client.TxnAsync([new TxnOp("check-session", full)], key, cancellationToken, consistentRead: true).ConfigureAwait(false);
             if (!check.Ok && ConsulErrors.CurrentSession(check.Errors[0]) is { } holder && await Sessions.IsTtlSessionAsync(holder, cancellationToken).ConfigureAwait(false))
             {
-                await Client.PutRawAsync(full, value, "release=" + holder, cancellationToken).ConfigureAwait(false);
+                await Client.PutRawAsync(full, value, "release=" + holder + "&" + NonceQuery(), cancellationToken).ConfigureAwait(false);
             }
 
             ForgetOneShot(full);
@@ -394,7 +388,7 @@ public sealed partial class ConsulStore : KvStoreBase
         }
 
         // cas on the KV endpoint answers only true/false: a random flags marker identifies our write when re-read.
-        var marker = NewMarker();
+        var marker = ConsulClient.NewNonce();
         var query = string.Create(CultureInfo.InvariantCulture, $"cas={previous?.LastIndex ?? 0}&flags={marker}");
         var applied = await Client.PutRawAsync(full, value, query, cancellationToken).ConfigureAwait(false);
         var (response, entry) = await Client.GetEntryAsync(full, consistent: true, 0, cancellationToken).ConfigureAwait(false);
@@ -422,7 +416,7 @@ public sealed partial class ConsulStore : KvStoreBase
     {
         for (var attempt = 0; attempt < 3; attempt++)
         {
-            if (await Client.PutRawAsync(full, value, "acquire=" + session.Id, cancellationToken).ConfigureAwait(false))
+            if (await Client.PutRawAsync(full, value, "acquire=" + session.Id + "&" + NonceQuery(), cancellationToken).ConfigureAwait(false))
             {
                 var (_, entry) = await Client.GetEntryAsync(full, consistent: true, 0, cancellationToken).ConfigureAwait(false);
                 return entry?.ModifyIndex ?? 0;
