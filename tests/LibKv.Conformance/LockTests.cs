@@ -162,6 +162,7 @@ public abstract class LockTests(IKvFixture fixture) : KvTestBase(fixture)
         Assert.False(other.IsHeld);
         Assert.True(other.LostToken.IsCancellationRequested);
         await holder.UnlockAsync();
+        Assert.False(await other.TryLockAsync(TimeSpan.Zero));
         Assert.True(await other.TryLockAsync(TimeSpan.FromSeconds(10)));
     }
 

@@ -69,6 +69,8 @@ public abstract class LockerBase : ILocker
                 _hold = hold;
             }
 
+            LockEvent("acquired");
+            hold.Token.UnsafeRegister(static s => ((LockerBase)s!).LockEvent("ended"), this);
             return hold.Token;
         }
         catch
@@ -92,6 +94,14 @@ public abstract class LockerBase : ILocker
         if (timeout < TimeSpan.Zero && timeout != Timeout.InfiniteTimeSpan)
         {
             throw new ArgumentOutOfRangeException(nameof(timeout), "The timeout must be zero or positive.");
+        }
+
+        if (timeout == TimeSpan.Zero)
+        {
+            // The timeout covers the round trips too, so a zero timeout cannot succeed on any backend.
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            cancellationToken.ThrowIfCancellationRequested();
+            return false;
         }
 
         using var timeoutCts = timeout == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(timeout, Time);
@@ -165,6 +175,14 @@ public abstract class LockerBase : ILocker
         {
             await DisposeCoreAsync().ConfigureAwait(false);
             GC.SuppressFinalize(this);
+        }
+    }
+
+    private void LockEvent(string name)
+    {
+        if (KvMetrics.LockEvents.Enabled)
+        {
+            KvMetrics.LockEvents.Add(1, new KeyValuePair<string, object?>("event", name), new KeyValuePair<string, object?>("type", GetType().Name));
         }
     }
 
