@@ -80,14 +80,14 @@ internal sealed class ConsulClient
     public Task<ConsulResponse> GetRawAsync(string fullKey, bool consistent, ulong index, CancellationToken cancellationToken)
     {
         var query = new StringBuilder("v1/kv/").Append(EscapeKey(fullKey)).Append("?raw");
-        return GetAsync(query, fullKey, consistent, index, cancellationToken);
+        return GetAsync(query, true, fullKey, consistent, index, cancellationToken);
     }
 
     /// <summary>GET of one key's entry (with Session); blocking when index &gt; 0.</summary>
     public async Task<(ConsulResponse Response, ConsulKvEntry? Entry)> GetEntryAsync(string fullKey, bool consistent, ulong index, CancellationToken cancellationToken)
     {
         var query = new StringBuilder("v1/kv/").Append(EscapeKey(fullKey));
-        var response = await GetAsync(query, fullKey, consistent, index, cancellationToken).ConfigureAwait(false);
+        var response = await GetAsync(query, false, fullKey, consistent, index, cancellationToken).ConfigureAwait(false);
         if (response.Status == HttpStatusCode.NotFound)
         {
             return (response, null);
@@ -102,7 +102,7 @@ internal sealed class ConsulClient
     public async Task<(ConsulResponse Response, List<ConsulKvEntry> Entries)> GetPrefixAsync(string prefix, bool consistent, ulong index, CancellationToken cancellationToken)
     {
         var query = new StringBuilder("v1/kv/").Append(EscapeKey(prefix)).Append("?recurse");
-        var response = await GetAsync(query, prefix, consistent, index, cancellationToken).ConfigureAwait(false);
+        var response = await GetAsync(query, true, prefix, consistent, index, cancellationToken).ConfigureAwait(false);
         if (response.Status == HttpStatusCode.NotFound)
         {
             return (response, s_noEntries);
@@ -299,9 +299,9 @@ internal sealed class ConsulClient
 
     private static bool IsTrue(byte[] body) => body.AsSpan().Trim("\r\n\t "u8).SequenceEqual("true"u8);
 
-    private Task<ConsulResponse> GetAsync(StringBuilder query, string key, bool consistent, ulong index, CancellationToken cancellationToken)
+    private Task<ConsulResponse> GetAsync(StringBuilder query, bool hasQuery, string key, bool consistent, ulong index, CancellationToken cancellationToken)
     {
-        var separator = query.ToString().Contains('?', StringComparison.Ordinal) ? '&' : '?';
+        var separator = hasQuery ? '&' : '?';
         if (consistent)
         {
             query.Append(separator).Append("consistent");

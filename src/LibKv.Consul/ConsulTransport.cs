@@ -59,7 +59,6 @@ internal sealed partial class ConsulTransport : IDisposable
             UseCookies = false,
             UseProxy = false,
             AllowAutoRedirect = false,
-            KeepAlivePingPolicy = HttpKeepAlivePingPolicy.WithActiveRequests,
         };
         _http = new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.ExpectContinue = false;
