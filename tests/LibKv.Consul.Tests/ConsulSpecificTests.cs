@@ -122,6 +122,43 @@ public sealed class ConsulSpecificTests(ConsulFixture fixture) : KvTestBase(fixt
     }
 
     [Fact]
+    public async Task A_plain_put_from_another_client_makes_a_ttl_key_permanent()
+    {
+        var clients = await ClientsAsync(2);
+        await clients[0].PutAsync("k", Bytes("temporary"), new WriteOptions { Ttl = TimeSpan.FromSeconds(1) });
+        await clients[1].PutAsync("k", Bytes("permanent"));
+        var watch = Stopwatch.StartNew();
+        while (watch.Elapsed < TimeSpan.FromSeconds(3.5))
+        {
+            Assert.True(await clients[0].ExistsAsync("k"));
+            await Task.Delay(200);
+        }
+
+        Assert.Equal("permanent", Text((await clients[0].GetAsync("k")).Value));
+    }
+
+    [Fact]
+    public async Task After_its_sessions_are_destroyed_the_store_locks_and_writes_with_new_ones()
+    {
+        var store = (ConsulStore)await StoreAsync();
+        await using var locker = store.NewLock("l", new LockOptions { Ttl = TimeSpan.FromSeconds(2) });
+        var lost = await locker.LockAsync();
+        await store.PutAsync("svc", Bytes("x"), new WriteOptions { Ttl = TimeSpan.FromSeconds(2), KeepAlive = true });
+        var before = store.SessionIds().ToHashSet();
+        Assert.Equal(2, before.Count);
+        await Fixture.ExpireSessionAsync(store);
+        await Eventually(() => Task.FromResult(lost.IsCancellationRequested), "the hold to be lost");
+        await Eventually(async () => !await store.ExistsAsync("svc"), "the keep-alive key to go");
+        await locker.LockAsync();
+        Assert.True(locker.IsHeld);
+        await store.PutAsync("svc", Bytes("y"), new WriteOptions { Ttl = TimeSpan.FromSeconds(2), KeepAlive = true });
+        Assert.DoesNotContain(store.SessionIds(), before.Contains);
+        await Task.Delay(TimeSpan.FromSeconds(4.5));
+        Assert.True(await store.ExistsAsync("svc"));
+        Assert.True(locker.IsHeld);
+    }
+
+    [Fact]
     public async Task The_client_session_ids_are_visible_for_expiry()
     {
         var store = (ConsulStore)await StoreAsync();
