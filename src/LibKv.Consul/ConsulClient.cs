@@ -112,6 +112,20 @@ internal sealed class ConsulClient
         return (response, Parse(response.Body, ConsulJsonContext.Default.ListConsulKvEntry));
     }
 
+    /// <summary>GET of the key names starting with <paramref name="prefix"/> (no values); empty on 404.</summary>
+    public async Task<List<string>> GetKeysAsync(string prefix, bool consistent, CancellationToken cancellationToken)
+    {
+        var query = new StringBuilder("v1/kv/").Append(EscapeKey(prefix)).Append("?keys");
+        var response = await GetAsync(query, true, prefix, consistent, 0, cancellationToken).ConfigureAwait(false);
+        if (response.Status == HttpStatusCode.NotFound)
+        {
+            return new List<string>();
+        }
+
+        EnsureSuccess(response, prefix);
+        return Parse(response.Body, ConsulJsonContext.Default.ListString);
+    }
+
     /// <summary>PUT of a raw value with extra query (cas, acquire, release, flags); true when Consul applied it.</summary>
     public async Task<bool> PutRawAsync(string fullKey, ReadOnlyMemory<byte> value, string? query, CancellationToken cancellationToken)
     {

@@ -135,8 +135,8 @@ public sealed partial class ConsulStore : KvStoreBase
     {
         var full = Full(directory);
         var prefix = full + "/";
-        var (_, entries) = await Client.GetPrefixAsync(prefix, consistent: true, 0, cancellationToken).ConfigureAwait(false);
-        if (entries.Count == 0 && !await ExistsFullAsync(full, directory, consistent: true, cancellationToken).ConfigureAwait(false))
+        var keys = await Client.GetKeysAsync(prefix, consistent: true, cancellationToken).ConfigureAwait(false);
+        if (keys.Count == 0 && !await ExistsFullAsync(full, directory, consistent: true, cancellationToken).ConfigureAwait(false))
         {
             throw ConsulErrors.NotFound(directory);
         }
@@ -149,9 +149,9 @@ public sealed partial class ConsulStore : KvStoreBase
         }
 
         ForgetOneShot(full);
-        foreach (var e in entries)
+        foreach (var k in keys)
         {
-            ForgetOneShot(e.Key);
+            ForgetOneShot(k);
         }
     }
 
