@@ -10,8 +10,9 @@ internal sealed class ConsulSession : IDisposable
     private readonly CancellationTokenSource _stop = new();
     private int _isLost;
 
-    public ConsulSession(string id, TimeSpan ttl, SessionKind kind)
+    public ConsulSession(string id, TimeSpan ttl, SessionKind kind, long createdAt)
     {
+        CreatedAt = createdAt;
         Id = id;
         Ttl = ttl;
         Kind = kind;
@@ -19,6 +20,9 @@ internal sealed class ConsulSession : IDisposable
     }
 
     public string Id { get; }
+
+    /// <summary>When it was created (a <see cref="TimeProvider"/> timestamp).</summary>
+    public long CreatedAt { get; }
 
     public TimeSpan Ttl { get; }
 
@@ -80,6 +84,8 @@ internal enum SessionKind
 internal sealed partial class ConsulSessions
 {
     private const int ForeignCacheLimit = 4096;
+    private const int SweepEvery = 256;
+    private int _oneShotCount;
     private readonly ConsulClient _client;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
@@ -111,8 +117,13 @@ internal sealed partial class ConsulSessions
             _ => "libkv-ttl",
         };
         var id = await _client.CreateSessionAsync(name, ttl, deleteBehavior: kind != SessionKind.Lock, cancellationToken).ConfigureAwait(false);
-        var session = new ConsulSession(id, ttl, kind);
+        var session = new ConsulSession(id, ttl, kind, _time.GetTimestamp());
         _live[id] = session;
+        if (kind == SessionKind.OneShot && Interlocked.Increment(ref _oneShotCount) % SweepEvery == 0)
+        {
+            SweepExpired();
+        }
+
         if (kind != SessionKind.OneShot)
         {
             _ = Task.Run(() => RenewLoopAsync(session), CancellationToken.None);
@@ -228,6 +239,27 @@ internal sealed partial class ConsulSessions
         }
 
         await Task.WhenAll(destroy).ConfigureAwait(false);
+    }
+
+    /// <summary>Drops one-shot sessions the server has certainly invalidated (older than 2 × TTL plus slack).</summary>
+    private void SweepExpired()
+    {
+        foreach (var (id, session) in _live)
+        {
+            if (session.Kind == SessionKind.OneShot && _time.GetElapsedTime(session.CreatedAt) > (2 * session.Ttl) + TimeSpan.FromSeconds(10))
+            {
+                _live.TryRemove(id, out _);
+                session.MarkLost();
+            }
+        }
+
+        foreach (var (key, session) in _oneShotByKey)
+        {
+            if (session.IsLost)
+            {
+                _oneShotByKey.TryRemove(new KeyValuePair<string, ConsulSession>(key, session));
+            }
+        }
     }
 
     private async Task RenewLoopAsync(ConsulSession session)

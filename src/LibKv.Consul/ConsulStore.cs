@@ -280,31 +280,44 @@ public sealed partial class ConsulStore : KvStoreBase
             return await WriteLargeAsync(key, full, value, previous, atomic, cancellationToken).ConfigureAwait(false);
         }
 
-        var outcome = await Client.TxnAsync(body, key, cancellationToken).ConfigureAwait(false);
-        if (!outcome.Ok)
+        for (var attempt = 0; ; attempt++)
         {
-            throw ConsulErrors.FromTxn(outcome.Errors[0], key);
-        }
-
-        var entry = outcome.Last!;
-        var index = entry.ModifyIndex;
-        if (!string.IsNullOrEmpty(entry.Session) && await Sessions.IsTtlSessionAsync(entry.Session, cancellationToken).ConfigureAwait(false))
-        {
-            // A write without TTL makes the key permanent: take it out of its TTL session, keeping the value just written.
-            var release = await Client.TxnAsync(
-                [new TxnOp("check-index", full, Index: index), new TxnOp("unlock", full, value, Session: entry.Session, Flags: ConsulClient.NewNonce())], key, cancellationToken).ConfigureAwait(false);
-            if (release.Ok)
+            var outcome = await Client.TxnAsync(body, key, cancellationToken).ConfigureAwait(false);
+            if (!outcome.Ok)
             {
-                index = release.Last!.ModifyIndex;
+                throw ConsulErrors.FromTxn(outcome.Errors[0], key);
             }
-            else if (ConsulErrors.Classify(release.Errors[0]) is not (ConsulTxnFailure.Modified or ConsulTxnFailure.NotFound))
-            {
-                throw ConsulErrors.FromTxn(release.Errors[0], key);
-            }
-        }
 
-        ForgetOneShot(full);
-        return index;
+            var entry = outcome.Last!;
+            var index = entry.ModifyIndex;
+            if (!string.IsNullOrEmpty(entry.Session) && await Sessions.IsTtlSessionAsync(entry.Session, cancellationToken).ConfigureAwait(false))
+            {
+                // A write without TTL makes the key permanent: take it out of its TTL session, keeping the value just written.
+                var release = await Client.TxnAsync(
+                    [new TxnOp("check-index", full, Index: index), new TxnOp("unlock", full, value, Session: entry.Session, Flags: ConsulClient.NewNonce())], key, cancellationToken).ConfigureAwait(false);
+                if (release.Ok)
+                {
+                    index = release.Last!.ModifyIndex;
+                }
+                else
+                {
+                    switch (ConsulErrors.Classify(release.Errors[0]))
+                    {
+                        case ConsulTxnFailure.NotFound when !atomic && attempt < 2:
+                            // The TTL session expired between the two steps and took our value with it: write again.
+                            continue;
+                        case ConsulTxnFailure.Modified or ConsulTxnFailure.NotFound:
+                            // A later write (or delete) superseded ours; our version is simply stale now.
+                            break;
+                        default:
+                            throw ConsulErrors.FromTxn(release.Errors[0], key);
+                    }
+                }
+            }
+
+            ForgetOneShot(full);
+            return index;
+        }
     }
 
     private async Task<ulong> WriteWithTtlAsync(string key, string full, ReadOnlyMemory<byte> value, TimeSpan ttl, bool keepAlive, TxnOp? check, CancellationToken cancellationToken)
