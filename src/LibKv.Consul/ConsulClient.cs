@@ -37,8 +37,6 @@ internal sealed class ConsulClient
     /// <summary>How long one blocking query waits on the server.</summary>
     public static readonly TimeSpan BlockingWait = TimeSpan.FromSeconds(60);
 
-    private static readonly List<ConsulKvEntry> s_noEntries = new();
-
     public ConsulClient(ConsulTransport transport) => Transport = transport;
 
     public ConsulTransport Transport { get; }
@@ -105,7 +103,7 @@ internal sealed class ConsulClient
         var response = await GetAsync(query, true, prefix, consistent, index, cancellationToken).ConfigureAwait(false);
         if (response.Status == HttpStatusCode.NotFound)
         {
-            return (response, s_noEntries);
+            return (response, new List<ConsulKvEntry>());
         }
 
         EnsureSuccess(response, prefix);

@@ -14,7 +14,7 @@ namespace LibKv.Consul;
 /// <code>
 /// await using var store = await StoreFactory.Default.CreateAsync("consul", new StoreOptions { Endpoints = { "127.0.0.1:8500" } });
 /// </code>
-public sealed partial class ConsulStore : KvStoreBase
+public sealed class ConsulStore : KvStoreBase
 {
     /// <summary>The backend name.</summary>
     public const string BackendName = "consul";
@@ -42,8 +42,6 @@ public sealed partial class ConsulStore : KvStoreBase
     internal ILogger Logger => _logger;
 
     internal TimeProvider Clock => Time;
-
-    internal CancellationToken StoreClosing => Closing;
 
     /// <summary>Creates a store and checks that the cluster answers and has a leader (Unavailable otherwise).</summary>
     public static async ValueTask<IStore> CreateAsync(StoreOptions options, CancellationToken cancellationToken = default)
