@@ -47,7 +47,11 @@ internal sealed partial class ConsulLocker : LockerBase
                     hold.FencingToken = entry.ModifyIndex;
                     hold.State = session;
                     acquired = true;
-                    _ = Task.Run(() => MonitorAsync(hold, session, entry.ModifyIndex), CancellationToken.None);
+
+                    // Registered before returning, so a session lost from now on (even by disposing the store at
+                    // once) ends the hold without waiting for the monitor to start.
+                    var registration = session.Lost.Register(static h => ((LockHold)h!).Lose(), hold);
+                    _ = Task.Run(() => MonitorAsync(hold, session, entry.ModifyIndex, registration), CancellationToken.None);
                     return;
                 }
 
@@ -116,10 +120,10 @@ internal sealed partial class ConsulLocker : LockerBase
     }
 
     /// <summary>Ends the hold when the session is lost or the key stops being held by it.</summary>
-    private async Task MonitorAsync(LockHold hold, ConsulSession session, ulong index)
+    private async Task MonitorAsync(LockHold hold, ConsulSession session, ulong index, CancellationTokenRegistration registration)
     {
+        using var _ = registration;
         var token = hold.Token;
-        using var registration = session.Lost.Register(static h => ((LockHold)h!).Lose(), hold);
         while (!hold.IsLost)
         {
             try

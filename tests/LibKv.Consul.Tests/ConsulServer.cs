@@ -15,6 +15,7 @@ public sealed class ConsulServer : IAsyncDisposable
     private readonly string? _extraConfig;
     private readonly int[] _ports;
     private Process? _process;
+    private Process? _watchdog;
     private readonly StringBuilder _log = new();
 
     private ConsulServer(bool dev, string? extraConfig)
@@ -22,7 +23,6 @@ public sealed class ConsulServer : IAsyncDisposable
         _dev = dev;
         _extraConfig = extraConfig;
         _dir = Path.Combine(Path.GetTempPath(), "libkv-consul-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_dir);
         _ports = FreePorts(4);
     }
 
@@ -36,7 +36,7 @@ public sealed class ConsulServer : IAsyncDisposable
     public static async Task<ConsulServer> StartAsync(bool dev, string? extraConfig = null)
     {
         var server = new ConsulServer(dev, extraConfig);
-        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Kill();
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Cleanup();
         await server.StartProcessAsync();
         return server;
     }
@@ -68,6 +68,17 @@ public sealed class ConsulServer : IAsyncDisposable
     /// <summary>Kills the agent (its data dir stays, for <see cref="StartProcessAsync"/> again).</summary>
     public void Kill()
     {
+        var w = _watchdog;
+        _watchdog = null;
+        try
+        {
+            w?.Kill();
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        w?.Dispose();
         var p = _process;
         _process = null;
         if (p is null)
@@ -93,6 +104,7 @@ public sealed class ConsulServer : IAsyncDisposable
     /// <summary>Starts (or restarts) the agent on the same ports and data dir and waits for a leader.</summary>
     public async Task StartProcessAsync()
     {
+        Directory.CreateDirectory(_dir);
         var config = Path.Combine(_dir, "config.hcl");
         await File.WriteAllTextAsync(config, "session_ttl_min = \"1s\"\n" + (_extraConfig ?? string.Empty));
         var args = new List<string> { "agent" };
@@ -130,6 +142,7 @@ public sealed class ConsulServer : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _process = process;
+        _watchdog = StartWatchdog(process.Id);
 
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (DateTime.UtcNow < until)
@@ -144,6 +157,13 @@ public sealed class ConsulServer : IAsyncDisposable
                 var leader = await s_http.GetStringAsync($"http://{Endpoint}/v1/status/leader");
                 if (leader.Trim().Trim('"').Length > 0 && await KvReadyAsync())
                 {
+                    if (_dev)
+                    {
+                        // A dev agent keeps its data in memory and has read its config: nothing on disk is needed
+                        // (the shared agent is only killed at process exit, which may not get to clean up).
+                        Directory.Delete(_dir, recursive: true);
+                    }
+
                     return;
                 }
             }
@@ -179,6 +199,12 @@ public sealed class ConsulServer : IAsyncDisposable
 
     public ValueTask DisposeAsync()
     {
+        Cleanup();
+        return ValueTask.CompletedTask;
+    }
+
+    private void Cleanup()
+    {
         Kill();
         try
         {
@@ -190,8 +216,15 @@ public sealed class ConsulServer : IAsyncDisposable
         catch (UnauthorizedAccessException)
         {
         }
+    }
 
-        return ValueTask.CompletedTask;
+    /// <summary>Kills the agent if this test process dies without cleaning up (crash, runner kill).</summary>
+    private static Process StartWatchdog(int agentPid)
+    {
+        var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add($"while kill -0 {Environment.ProcessId} 2>/dev/null && kill -0 {agentPid} 2>/dev/null; do sleep 1; done; kill -9 {agentPid} 2>/dev/null");
+        return Process.Start(info)!;
     }
 
     private async Task<bool> KvReadyAsync()
