@@ -17,4 +17,7 @@ public interface IKvFixture
     /// (its keep-alive keys go, its locks are lost), leaving the store usable afterwards.
     /// </summary>
     Task ExpireSessionAsync(IStore client);
+
+    /// <summary>True when the backend serves lock waiters first come, first served (memory, etcd, ZooKeeper).</summary>
+    bool OrdersLockWaiters => true;
 }

@@ -94,6 +94,14 @@ public abstract class LockerBase : ILocker
             throw new ArgumentOutOfRangeException(nameof(timeout), "The timeout must be zero or positive.");
         }
 
+        if (timeout == TimeSpan.Zero)
+        {
+            // The timeout covers the round trips too, so a zero timeout cannot succeed on any backend.
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            cancellationToken.ThrowIfCancellationRequested();
+            return false;
+        }
+
         using var timeoutCts = timeout == Timeout.InfiniteTimeSpan ? new CancellationTokenSource() : new CancellationTokenSource(timeout, Time);
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeoutCts.Token);
         try
