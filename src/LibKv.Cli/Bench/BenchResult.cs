@@ -5,6 +5,9 @@ namespace LibKv.Cli.Bench;
 /// <summary>The merged figures of a run and the summary table that prints them.</summary>
 internal sealed record BenchResult(BenchSettings Settings, string Backend, TimeSpan Elapsed, WorkerStats Total)
 {
+    /// <summary>True when Ctrl-C ended the measured window early.</summary>
+    public bool Interrupted { get; init; }
+
     public long Operations => Total.Succeeded + Total.Conflicts;
 
     public double OpsPerSecond => Operations / Elapsed.TotalSeconds;
@@ -12,7 +15,7 @@ internal sealed record BenchResult(BenchSettings Settings, string Backend, TimeS
     public IEnumerable<string> Table()
     {
         var s = Settings;
-        yield return $"libkv bench: {Backend} {s.Op}, concurrency {s.Concurrency}, clients {s.Clients}, {Durations.Format(Elapsed)} measured after {Durations.Format(s.Warmup)} warm-up, value {s.ValueSize} B, keys {s.Keys}";
+        yield return $"libkv bench: {Backend} {s.Op}, concurrency {s.Concurrency}, clients {s.Clients}, {Durations.Format(Elapsed)} measured after {Durations.Format(s.Warmup)} warm-up, value {s.ValueSize} B, keys {s.Keys}{(Interrupted ? " (interrupted)" : "")}";
         var header = new List<string> { "op", "ops", "ops/s" };
         var row = new List<string> { s.Op, Operations.ToString(CultureInfo.InvariantCulture), OpsPerSecond.ToString("0", CultureInfo.InvariantCulture) };
         if (s.Op == "cas")

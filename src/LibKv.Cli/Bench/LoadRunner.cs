@@ -63,7 +63,7 @@ internal sealed class LoadRunner(BenchSettings settings, StoreOptions connection
         {
             stats[i] = new WorkerStats();
             var worker = i;
-            workers[i] = Task.Run(() => WorkAsync(workload, worker, stats[worker], cancellationToken), cancellationToken);
+            workers[i] = Task.Run(() => WorkAsync(workload, worker, stats[worker], cancellationToken), CancellationToken.None);
         }
 
         try
@@ -71,7 +71,17 @@ internal sealed class LoadRunner(BenchSettings settings, StoreOptions connection
             await Task.Delay(settings.Warmup, cancellationToken).ConfigureAwait(false);
             var start = Stopwatch.GetTimestamp();
             Volatile.Write(ref _phase, Measuring);
-            await Task.Delay(settings.Duration, cancellationToken).ConfigureAwait(false);
+            var interrupted = false;
+            try
+            {
+                await Task.Delay(settings.Duration, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Ctrl-C during the measured window: report what was measured so far.
+                interrupted = true;
+            }
+
             Volatile.Write(ref _phase, Stopped);
             var elapsed = Stopwatch.GetElapsedTime(start);
             await Task.WhenAll(workers).ConfigureAwait(false);
@@ -81,7 +91,7 @@ internal sealed class LoadRunner(BenchSettings settings, StoreOptions connection
                 total.Merge(s);
             }
 
-            return new BenchResult(settings, connection.Backend, elapsed, total);
+            return new BenchResult(settings, connection.Backend, elapsed, total) { Interrupted = interrupted };
         }
         finally
         {
