@@ -52,6 +52,7 @@ public abstract class KvStoreBase : IStore
         var o = CheckWrite(options);
         CheckValue(k, value);
         ThrowIfDisposed();
+        KvMetrics.Operation(Backend, "put");
         return PutCoreAsync(k, value, o, cancellationToken);
     }
 
@@ -60,6 +61,7 @@ public abstract class KvStoreBase : IStore
     {
         var k = KeyPath.Normalize(key);
         ThrowIfDisposed();
+        KvMetrics.Operation(Backend, "get");
         return GetCoreAsync(k, options ?? s_defaultRead, cancellationToken);
     }
 
@@ -68,6 +70,7 @@ public abstract class KvStoreBase : IStore
     {
         var k = KeyPath.Normalize(key);
         ThrowIfDisposed();
+        KvMetrics.Operation(Backend, "delete");
         return DeleteCoreAsync(k, cancellationToken);
     }
 
@@ -76,6 +79,7 @@ public abstract class KvStoreBase : IStore
     {
         var k = KeyPath.Normalize(key);
         ThrowIfDisposed();
+        KvMetrics.Operation(Backend, "exists");
         return ExistsCoreAsync(k, options ?? s_defaultRead, cancellationToken);
     }
 
@@ -84,6 +88,7 @@ public abstract class KvStoreBase : IStore
     {
         var d = KeyPath.NormalizeDirectory(directory);
         ThrowIfDisposed();
+        KvMetrics.Operation(Backend, "list");
         return ListCoreAsync(d, options ?? s_defaultRead, cancellationToken);
     }
 
@@ -97,6 +102,7 @@ public abstract class KvStoreBase : IStore
         }
 
         ThrowIfDisposed();
+        KvMetrics.Operation(Backend, "delete_tree");
         return DeleteTreeCoreAsync(d, cancellationToken);
     }
 
@@ -107,6 +113,7 @@ public abstract class KvStoreBase : IStore
         var o = CheckWrite(options);
         CheckValue(k, value);
         ThrowIfDisposed();
+        KvMetrics.Operation(Backend, "atomic_put");
         return AtomicPutCoreAsync(k, value, previous, o, cancellationToken);
     }
 
@@ -116,6 +123,7 @@ public abstract class KvStoreBase : IStore
         var k = KeyPath.Normalize(key);
         ArgumentNullException.ThrowIfNull(previous);
         ThrowIfDisposed();
+        KvMetrics.Operation(Backend, "atomic_delete");
         return AtomicDeleteCoreAsync(k, previous, cancellationToken);
     }
 
@@ -153,6 +161,7 @@ public abstract class KvStoreBase : IStore
         }
 
         ThrowIfDisposed();
+        KvMetrics.Operation(Backend, "new_lock");
         return NewLockCore(k, o);
     }
 
@@ -321,6 +330,11 @@ public abstract class KvStoreBase : IStore
                         if (value is not null)
                         {
                             lastNonNull = value;
+                        }
+
+                        if (KvMetrics.WatchStates.Enabled)
+                        {
+                            KvMetrics.WatchStates.Add(1, new KeyValuePair<string, object?>("backend", Backend));
                         }
 
                         observer.OnNext(value);

@@ -69,6 +69,8 @@ public abstract class LockerBase : ILocker
                 _hold = hold;
             }
 
+            LockEvent("acquired");
+            hold.Token.UnsafeRegister(static s => ((LockerBase)s!).LockEvent("ended"), this);
             return hold.Token;
         }
         catch
@@ -173,6 +175,14 @@ public abstract class LockerBase : ILocker
         {
             await DisposeCoreAsync().ConfigureAwait(false);
             GC.SuppressFinalize(this);
+        }
+    }
+
+    private void LockEvent(string name)
+    {
+        if (KvMetrics.LockEvents.Enabled)
+        {
+            KvMetrics.LockEvents.Add(1, new KeyValuePair<string, object?>("event", name), new KeyValuePair<string, object?>("type", GetType().Name));
         }
     }
 
