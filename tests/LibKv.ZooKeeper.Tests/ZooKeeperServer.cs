@@ -26,6 +26,7 @@ public sealed class ZooKeeperServer : IAsyncDisposable
     private readonly string _dir;
     private readonly bool _extendedTypes;
     private Process? _process;
+    private Process? _watchdog;
 
     private ZooKeeperServer(string dir, int port, bool extendedTypes)
     {
@@ -82,6 +83,17 @@ public sealed class ZooKeeperServer : IAsyncDisposable
     /// <summary>Kills the process.</summary>
     public void Kill()
     {
+        var w = _watchdog;
+        _watchdog = null;
+        try
+        {
+            w?.Kill();
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        w?.Dispose();
         var p = _process;
         _process = null;
         if (p is null)
@@ -152,6 +164,7 @@ public sealed class ZooKeeperServer : IAsyncDisposable
         }
 
         _process = Process.Start(info) ?? throw new InvalidOperationException("java did not start");
+        _watchdog = StartWatchdog(_process.Id);
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (DateTime.UtcNow < until)
         {
@@ -169,6 +182,15 @@ public sealed class ZooKeeperServer : IAsyncDisposable
         }
 
         throw new InvalidOperationException($"ZooKeeper did not answer on {Endpoint}; see {_dir}/server.log");
+    }
+
+    /// <summary>Kills the server when the test process dies without running its exit handlers (a hang timeout kill).</summary>
+    private static Process StartWatchdog(int serverPid)
+    {
+        var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add($"while kill -0 {Environment.ProcessId} 2>/dev/null && kill -0 {serverPid} 2>/dev/null; do sleep 1; done; kill -9 {serverPid} 2>/dev/null");
+        return Process.Start(info)!;
     }
 
     private async Task<bool> AnswersAsync()
