@@ -164,7 +164,7 @@ public sealed class ZooKeeperServer : IAsyncDisposable
         }
 
         _process = Process.Start(info) ?? throw new InvalidOperationException("java did not start");
-        _watchdog = StartWatchdog(_process.Id);
+        _watchdog = StartWatchdog(_process.Id, _dir);
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (DateTime.UtcNow < until)
         {
@@ -185,11 +185,13 @@ public sealed class ZooKeeperServer : IAsyncDisposable
     }
 
     /// <summary>Kills the server when the test process dies without running its exit handlers (a hang timeout kill).</summary>
-    private static Process StartWatchdog(int serverPid)
+    private static Process StartWatchdog(int serverPid, string dir)
     {
         var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
         info.ArgumentList.Add("-c");
-        info.ArgumentList.Add($"while kill -0 {Environment.ProcessId} 2>/dev/null && kill -0 {serverPid} 2>/dev/null; do sleep 1; done; kill -9 {serverPid} 2>/dev/null");
+        info.ArgumentList.Add(
+            $"while kill -0 {Environment.ProcessId} 2>/dev/null && kill -0 {serverPid} 2>/dev/null; do sleep 1; done; " +
+            $"if ! kill -0 {Environment.ProcessId} 2>/dev/null; then kill -9 {serverPid} 2>/dev/null; rm -rf '{dir}'; fi");
         return Process.Start(info)!;
     }
 
