@@ -105,7 +105,7 @@ public sealed class ZooKeeperStore : KvStoreBase
     {
         try
         {
-            var kind = KindOf(key, options);
+            var kind = KindOf(options);
             if (kind.Mode != CreateMode.Persistent)
             {
                 await WriteAsync(key, value, kind, Condition.None, 0, cancellationToken).ConfigureAwait(false);
@@ -262,7 +262,7 @@ public sealed class ZooKeeperStore : KvStoreBase
     {
         try
         {
-            var stat = await WriteAsync(key, value, KindOf(key, options), previous is null ? Condition.Create : Condition.Match, previous?.LastIndex ?? 0, cancellationToken).ConfigureAwait(false);
+            var stat = await WriteAsync(key, value, KindOf(options), previous is null ? Condition.Create : Condition.Match, previous?.LastIndex ?? 0, cancellationToken).ConfigureAwait(false);
             return new KVPair(key, value.ToArray(), (ulong)stat.Mzxid);
         }
         catch (ZooKeeperException e)
@@ -798,7 +798,7 @@ public sealed class ZooKeeperStore : KvStoreBase
         }
     }
 
-    private NodeKind KindOf(string key, WriteOptions options)
+    private static NodeKind KindOf(WriteOptions options)
     {
         if (options.Ttl is not { } ttl)
         {
@@ -816,7 +816,6 @@ public sealed class ZooKeeperStore : KvStoreBase
             throw new ArgumentException($"A ZooKeeper TTL is at most {MaxTtlMs} ms.", nameof(options));
         }
 
-        _ = key;
         return new NodeKind(CreateMode.PersistentWithTtl, ms);
     }
 
