@@ -8,6 +8,7 @@ namespace LibKv.ZooKeeper;
 /// ZooKeeper's lock recipe: an ephemeral sequential node per waiter under the key's lock directory in the internal
 /// "%locks" namespace; the lowest sequence holds the lock, each waiter watches only its predecessor. The fencing
 /// token is the owner node's czxid. The hold is lost when its node goes or its session ends (or is presumed over).
+/// The session is the lease, so LockOptions.Ttl must allow it: 2 × Ttl + 1 s ≥ the negotiated session timeout.
 /// </summary>
 internal sealed class ZooKeeperLocker : LockerBase
 {
@@ -25,6 +26,8 @@ internal sealed class ZooKeeperLocker : LockerBase
 
     protected override async ValueTask AcquireCoreAsync(LockHold hold, CancellationToken cancellationToken)
     {
+        // Checked again here: NewLock skips the check while the negotiated timeout is unknown, and a new session may differ.
+        _store.EnsureLeaseFits(LockOptions.Ttl, "LockOptions.Ttl", Key);
         var dir = _store.Paths.LockDirOf(Key);
         var marker = NodePrefix + Guid.NewGuid().ToString("N") + "-";
         while (true)

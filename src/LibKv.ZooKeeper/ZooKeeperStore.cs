@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Reactive.Disposables;
 using System.Reactive.Linq;
 using System.Security.Cryptography;
@@ -105,7 +106,7 @@ public sealed class ZooKeeperStore : KvStoreBase
     {
         try
         {
-            var kind = KindOf(options);
+            var kind = KindOf(options, key);
             if (kind.Mode != CreateMode.Persistent)
             {
                 await WriteAsync(key, value, kind, Condition.None, 0, cancellationToken).ConfigureAwait(false);
@@ -262,7 +263,7 @@ public sealed class ZooKeeperStore : KvStoreBase
     {
         try
         {
-            var stat = await WriteAsync(key, value, KindOf(options), previous is null ? Condition.Create : Condition.Match, previous?.LastIndex ?? 0, cancellationToken).ConfigureAwait(false);
+            var stat = await WriteAsync(key, value, KindOf(options, key), previous is null ? Condition.Create : Condition.Match, previous?.LastIndex ?? 0, cancellationToken).ConfigureAwait(false);
             return new KVPair(key, value.ToArray(), (ulong)stat.Mzxid);
         }
         catch (ZooKeeperException e)
@@ -376,7 +377,32 @@ public sealed class ZooKeeperStore : KvStoreBase
     }
 
     /// <inheritdoc />
-    protected override ILocker NewLockCore(string key, LockOptions options) => new ZooKeeperLocker(this, key, options);
+    protected override ILocker NewLockCore(string key, LockOptions options)
+    {
+        EnsureLeaseFits(options.Ttl, "LockOptions.Ttl", key);
+        return new ZooKeeperLocker(this, key, options);
+    }
+
+    /// <summary>
+    /// Throws NotSupported when the session, the lease of keep-alive keys and locks, can outlive <paramref name="ttl"/>'s
+    /// bound of 2 × Ttl + 1 s; does nothing while the negotiated timeout is not known yet.
+    /// </summary>
+    internal void EnsureLeaseFits(TimeSpan ttl, string what, string key)
+    {
+        var negotiated = Client.NegotiatedTimeout;
+        var bound = (ttl * 2) + TimeSpan.FromSeconds(1);
+        if (negotiated <= TimeSpan.Zero || negotiated <= bound)
+        {
+            return;
+        }
+
+        throw new KvException(
+            KvErrorCode.NotSupported,
+            $"{what} {Seconds(ttl)} needs a ZooKeeper session timeout ≤ {Seconds(bound)}; this store's session timeout is {Seconds(negotiated)} " +
+            $"(StoreOptions.SessionTimeout = {Seconds(Options.SessionTimeout)}, bounded by the server's minSessionTimeout/maxSessionTimeout). " +
+            "Lower StoreOptions.SessionTimeout or raise the TTL.",
+            key);
+    }
 
     /// <inheritdoc />
     protected override async ValueTask DisposeCoreAsync() => await Client.DisposeAsync().ConfigureAwait(false);
@@ -798,7 +824,8 @@ public sealed class ZooKeeperStore : KvStoreBase
         }
     }
 
-    private static NodeKind KindOf(WriteOptions options)
+    /// <summary>The node kind of a write; a keep-alive TTL the session cannot honour is NotSupported before anything is sent.</summary>
+    private NodeKind KindOf(WriteOptions options, string key)
     {
         if (options.Ttl is not { } ttl)
         {
@@ -807,6 +834,7 @@ public sealed class ZooKeeperStore : KvStoreBase
 
         if (options.KeepAlive)
         {
+            EnsureLeaseFits(ttl, "keep-alive TTL", key);
             return new NodeKind(CreateMode.Ephemeral, 0);
         }
 
@@ -818,6 +846,8 @@ public sealed class ZooKeeperStore : KvStoreBase
 
         return new NodeKind(CreateMode.PersistentWithTtl, ms);
     }
+
+    private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + "s";
 
     private static KvException TtlNotSupported(string key) =>
         new(KvErrorCode.NotSupported, "This ZooKeeper server does not allow TTL nodes; start it with -Dzookeeper.extendedTypesEnabled=true (or use KeepAlive, which needs no TTL nodes).", key);

@@ -21,7 +21,8 @@ public sealed class ZooKeeperFixture : IKvFixture
                 Backend = "zookeeper",
                 Endpoints = { server.Endpoint },
                 Root = root,
-                SessionTimeout = TimeSpan.FromSeconds(5),
+                // The session is the lease of keep-alive keys and locks: the conformance tests' 1 s TTLs need ≤ 3 s.
+                SessionTimeout = TimeSpan.FromSeconds(2),
                 RequestTimeout = TimeSpan.FromSeconds(10),
             };
             configure?.Invoke(options);

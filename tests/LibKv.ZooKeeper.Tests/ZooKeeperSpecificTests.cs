@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -115,7 +116,7 @@ public sealed class ZooKeeperSpecificTests
         var root = NewRoot();
         await using var store = await OpenAsync(server.Endpoint, root);
         await using var observer = await OpenAsync(server.Endpoint, root);
-        await store.PutAsync("svc/a", Bytes("a"), new WriteOptions { Ttl = TimeSpan.FromSeconds(1), KeepAlive = true });
+        await store.PutAsync("svc/a", Bytes("a"), new WriteOptions { Ttl = TimeSpan.FromSeconds(2), KeepAlive = true });
         await using var locker = store.NewLock("locks/x");
         var lost = await locker.LockAsync();
         var session = store.Client.SessionId;
@@ -126,7 +127,7 @@ public sealed class ZooKeeperSpecificTests
         await Eventually(() => Task.FromResult(lost.IsCancellationRequested), "the lost token to fire");
         Assert.False(locker.IsHeld);
         Assert.False(await observer.ExistsAsync("svc/a"));
-        await store.PutAsync("svc/b", Bytes("b"), new WriteOptions { Ttl = TimeSpan.FromSeconds(1), KeepAlive = true });
+        await store.PutAsync("svc/b", Bytes("b"), new WriteOptions { Ttl = TimeSpan.FromSeconds(2), KeepAlive = true });
         Assert.True(await observer.ExistsAsync("svc/b"));
         await locker.LockAsync();
         Assert.True(locker.IsHeld);
@@ -301,7 +302,7 @@ public sealed class ZooKeeperSpecificTests
         await using var first = new TcpProxy(server.Port);
         await using var second = new TcpProxy(server.Port);
         await using var store = await OpenAsync($"{first.Endpoint},{second.Endpoint}", NewRoot(), o => o.SessionTimeout = TimeSpan.FromSeconds(20));
-        await store.PutAsync("svc", Bytes("up"), new WriteOptions { Ttl = TimeSpan.FromSeconds(1), KeepAlive = true });
+        await store.PutAsync("svc", Bytes("up"), new WriteOptions { Ttl = TimeSpan.FromSeconds(10), KeepAlive = true });
         var session = store.Client.SessionId;
 
         first.Block();
@@ -358,6 +359,115 @@ public sealed class ZooKeeperSpecificTests
                 }
             },
             "the holder's store to work again");
+    }
+
+    [Fact]
+    public async Task A_keep_alive_ttl_the_session_cannot_honour_is_NotSupported_and_writes_nothing()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var store = await OpenAsync(server.Endpoint, NewRoot(), o => o.SessionTimeout = TimeSpan.FromSeconds(10));
+        Assert.Equal(TimeSpan.FromSeconds(10), store.Client.NegotiatedTimeout);
+        var tooShort = new WriteOptions { Ttl = TimeSpan.FromSeconds(1), KeepAlive = true };
+
+        var put = await Assert.ThrowsAsync<KvException>(async () => await store.PutAsync("svc/a", Bytes("a"), tooShort));
+        Assert.Equal(KvErrorCode.NotSupported, put.Code);
+        Assert.False(put.IsTransient);
+        Assert.Equal("svc/a", put.Key);
+        Assert.Contains("keep-alive TTL 1s needs a ZooKeeper session timeout ≤ 3s", put.Message, StringComparison.Ordinal);
+        Assert.Contains("session timeout is 10s", put.Message, StringComparison.Ordinal);
+        Assert.Contains("StoreOptions.SessionTimeout", put.Message, StringComparison.Ordinal);
+        var atomic = await Assert.ThrowsAsync<KvException>(async () => await store.AtomicPutAsync("svc/a", Bytes("a"), null, tooShort));
+        Assert.Equal(KvErrorCode.NotSupported, atomic.Code);
+
+        // Nothing was sent: not even the hidden parent exists.
+        Assert.Null(await store.Client.ExistsAsync(store.Paths.PathOf("svc"), CancellationToken.None));
+        Assert.Equal(KvErrorCode.KeyNotFound, (await Assert.ThrowsAsync<KvException>(async () => await store.ListAsync(""))).Code);
+
+        // 2 × 4.5 s + 1 s = 10 s fits; a TTL key without keep-alive does not depend on the session.
+        await store.PutAsync("svc/b", Bytes("b"), new WriteOptions { Ttl = TimeSpan.FromSeconds(4.5), KeepAlive = true });
+        await store.PutAsync("svc/c", Bytes("c"), new WriteOptions { Ttl = TimeSpan.FromSeconds(1) });
+        Assert.True(await store.ExistsAsync("svc/b"));
+    }
+
+    [Fact]
+    public async Task The_lease_check_uses_the_session_timeout_the_server_negotiated()
+    {
+        // The test server's maxSessionTimeout is 60 s: asking for 90 s gets 60 s.
+        var server = await ZooKeeperServer.Shared;
+        await using var store = await OpenAsync(server.Endpoint, NewRoot(), o => o.SessionTimeout = TimeSpan.FromSeconds(90));
+        Assert.Equal(TimeSpan.FromSeconds(60), store.Client.NegotiatedTimeout);
+        var e = await Assert.ThrowsAsync<KvException>(async () =>
+            await store.PutAsync("svc", Bytes("s"), new WriteOptions { Ttl = TimeSpan.FromSeconds(20), KeepAlive = true }));
+        Assert.Equal(KvErrorCode.NotSupported, e.Code);
+        Assert.Contains("≤ 41s; this store's session timeout is 60s (StoreOptions.SessionTimeout = 90s", e.Message, StringComparison.Ordinal);
+        await store.PutAsync("svc", Bytes("s"), new WriteOptions { Ttl = TimeSpan.FromSeconds(29.5), KeepAlive = true });
+        Assert.True(await store.ExistsAsync("svc"));
+    }
+
+    [Fact]
+    public async Task NewLock_with_a_ttl_the_session_cannot_honour_is_NotSupported()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var store = await OpenAsync(server.Endpoint, NewRoot(), o => o.SessionTimeout = TimeSpan.FromSeconds(10));
+        var e = Assert.Throws<KvException>(() => store.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(1) }));
+        Assert.Equal(KvErrorCode.NotSupported, e.Code);
+        Assert.Equal("job", e.Key);
+        Assert.Contains("LockOptions.Ttl 1s needs a ZooKeeper session timeout ≤ 3s", e.Message, StringComparison.Ordinal);
+        Assert.Contains("StoreOptions.SessionTimeout", e.Message, StringComparison.Ordinal);
+        Assert.Null(await store.Client.ExistsAsync(store.Paths.LockDirOf("job"), CancellationToken.None));
+        Assert.False(await store.ExistsAsync("job"));
+
+        await using var fits = store.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(4.5) });
+        await fits.LockAsync();
+        Assert.True(fits.IsHeld);
+    }
+
+    [Fact]
+    public async Task A_holder_cut_off_without_closing_its_session_frees_the_lock_within_twice_the_ttl_plus_a_second()
+    {
+        var ttl = TimeSpan.FromSeconds(1);
+        var bound = (ttl * 2) + TimeSpan.FromSeconds(1);
+        var server = await ZooKeeperServer.Shared;
+        var root = NewRoot();
+        await using var proxy = new TcpProxy(server.Port);
+        await using var holderStore = await OpenAsync(proxy.Endpoint, root, o => o.SessionTimeout = TimeSpan.FromSeconds(2));
+        await using var otherStore = await OpenAsync(server.Endpoint, root, o => o.SessionTimeout = TimeSpan.FromSeconds(2));
+        await using var holder = holderStore.NewLock("job", new LockOptions { Ttl = ttl });
+        await holder.LockAsync();
+        var fencing = holder.FencingToken;
+        await using var other = otherStore.NewLock("job", new LockOptions { Ttl = ttl });
+        var waiting = other.LockAsync().AsTask();
+
+        // As a dead process: its connection closes, no closeSession is sent, and it never comes back.
+        var cut = Stopwatch.StartNew();
+        proxy.Block();
+        await waiting.WaitAsync(Deadline);
+        var freed = cut.Elapsed;
+        Assert.True(other.IsHeld);
+        Assert.True(other.FencingToken > fencing);
+
+        // The server's expiry is rounded up to its tick, and the machine may be loaded: generous slack.
+        Assert.True(freed < bound + TimeSpan.FromSeconds(5), $"the lock was freed {freed.TotalSeconds:0.0} s after the cut; the bound is {bound.TotalSeconds} s");
+    }
+
+    [Fact]
+    public async Task A_keep_alive_key_of_a_store_cut_off_without_closing_its_session_goes_within_twice_the_ttl_plus_a_second()
+    {
+        var ttl = TimeSpan.FromSeconds(1);
+        var bound = (ttl * 2) + TimeSpan.FromSeconds(1);
+        var server = await ZooKeeperServer.Shared;
+        var root = NewRoot();
+        await using var proxy = new TcpProxy(server.Port);
+        await using var service = await OpenAsync(proxy.Endpoint, root, o => o.SessionTimeout = TimeSpan.FromSeconds(2));
+        await using var observer = await OpenAsync(server.Endpoint, root);
+        await service.PutAsync("svc/web", Bytes("10.0.0.1:80"), new WriteOptions { Ttl = ttl, KeepAlive = true });
+        Assert.True(await observer.ExistsAsync("svc/web"));
+
+        var cut = Stopwatch.StartNew();
+        proxy.Block();
+        await Eventually(async () => !await observer.ExistsAsync("svc/web"), "the keep-alive key of the dead store to go");
+        var gone = cut.Elapsed;
+        Assert.True(gone < bound + TimeSpan.FromSeconds(5), $"the key went {gone.TotalSeconds:0.0} s after the cut; the bound is {bound.TotalSeconds} s");
     }
 }
 
