@@ -32,7 +32,7 @@ endpoint_of() {
       "$repo/.tools/consul/usr/bin/consul" agent -dev -client 127.0.0.1 -bind 127.0.0.1 -http-port "$http" -dns-port -1 \
         -serf-lan-port "$serf_lan" -serf-wan-port "$serf_wan" -server-port "$server" -grpc-port -1 \
         -config-file "$tmp/consul.hcl" >"$tmp/consul.log" 2>&1 &
-      pids+=($!); wait_port "$http" >&2; sleep 2; echo "127.0.0.1:$http" ;;
+      pids+=($!); wait_port "$http" >&2; echo "127.0.0.1:$http" ;;
     etcd)
       local client peer
       client=$(free_port); peer=$(free_port)
@@ -56,8 +56,19 @@ endpoint_of() {
   esac
 }
 
+ready() {
+  for _ in $(seq 1 100); do
+    "$cli" exists libkv-bench-probe --backend "$1" --endpoints "$2" >/dev/null 2>&1
+    [ $? -ne 3 ] && return 0
+    sleep 0.2
+  done
+  echo "$1 at $2 never answered" >&2; return 1
+}
+
 for backend in "${backends[@]}"; do
   endpoint=$(endpoint_of "$backend")
+  set +e; ready "$backend" "$endpoint"; rc=$?; set -e
+  [ $rc -eq 0 ] || exit 1
   for op in get put cas watch; do
     for concurrency in 1 64; do
       echo "== $backend $op concurrency=$concurrency"
