@@ -1,0 +1,174 @@
+using LibKv.Core;
+using Microsoft.Extensions.Logging;
+
+namespace LibKv.Consul;
+
+/// <summary>
+/// A Consul lock: a release-behavior session per hold (TTL = LockOptions.Ttl, renewed at TTL/2) acquires the key in a
+/// transaction; waiters block on the key with blocking queries. The fencing token is the ModifyIndex of the acquiring
+/// write, a raft index, so it grows with every hold even across delete and re-create.
+/// </summary>
+internal sealed partial class ConsulLocker : LockerBase
+{
+    private readonly ConsulStore _store;
+    private readonly string _full;
+    private readonly byte[] _value;
+
+    public ConsulLocker(ConsulStore store, string key, LockOptions options)
+        : base(key, options, store.Clock)
+    {
+        _store = store;
+        _full = store.Full(key);
+        _value = options.Value ?? Array.Empty<byte>();
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask AcquireCoreAsync(LockHold hold, CancellationToken cancellationToken)
+    {
+        var sessions = _store.Sessions;
+        var session = await sessions.CreateAsync(SessionKind.Lock, LockOptions.Ttl, cancellationToken).ConfigureAwait(false);
+        var acquired = false;
+        try
+        {
+            var index = 0UL;
+            while (true)
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                if (session.IsLost)
+                {
+                    sessions.Forget(session);
+                    session = await sessions.CreateAsync(SessionKind.Lock, LockOptions.Ttl, cancellationToken).ConfigureAwait(false);
+                }
+
+                var outcome = await _store.Client.TxnAsync([new TxnOp("lock", _full, _value, Session: session.Id)], Key, cancellationToken).ConfigureAwait(false);
+                if (outcome.Ok)
+                {
+                    var entry = outcome.Last!;
+                    hold.FencingToken = entry.ModifyIndex;
+                    hold.State = session;
+                    acquired = true;
+
+                    // Registered before returning, so a session lost from now on (even by disposing the store at
+                    // once) ends the hold without waiting for the monitor to start.
+                    var registration = session.Lost.Register(static h => ((LockHold)h!).Lose(), hold);
+                    _ = Task.Run(() => MonitorAsync(hold, session, entry.ModifyIndex, registration), CancellationToken.None);
+                    return;
+                }
+
+                switch (ConsulErrors.Classify(outcome.Errors[0]))
+                {
+                    case ConsulTxnFailure.InvalidSession:
+                        sessions.Forget(session);
+                        continue;
+                    case ConsulTxnFailure.LockHeld:
+                        index = await WaitUntilFreeAsync(index, cancellationToken).ConfigureAwait(false);
+                        continue;
+                    default:
+                        throw ConsulErrors.FromTxn(outcome.Errors[0], Key);
+                }
+            }
+        }
+        finally
+        {
+            if (!acquired)
+            {
+                // Destroying the session also releases the key if a cancelled request did acquire it.
+                sessions.DestroyLater(session);
+            }
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask ReleaseCoreAsync(LockHold hold, CancellationToken cancellationToken)
+    {
+        if (hold.State is not ConsulSession session)
+        {
+            return;
+        }
+
+        try
+        {
+            TxnOp[] ops = LockOptions.DeleteOnUnlock
+                ? [new TxnOp("check-session", _full, Session: session.Id), new TxnOp("delete", _full)]
+                : [new TxnOp("unlock", _full, _value, Session: session.Id)];
+            var outcome = await _store.Client.TxnAsync(ops, Key, cancellationToken).ConfigureAwait(false);
+            if (!outcome.Ok)
+            {
+                LogReleaseSkipped(_store.Logger, Key, outcome.Errors[0].What);
+            }
+        }
+        finally
+        {
+            await _store.Sessions.DestroyAsync(session).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Blocks on the key until no session holds it; returns the index to block on next time.</summary>
+    private async Task<ulong> WaitUntilFreeAsync(ulong index, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var (response, entry) = await _store.Client.GetEntryAsync(_full, consistent: false, index, cancellationToken).ConfigureAwait(false);
+            var next = response.Index == 0 ? 1 : response.Index;
+            if (entry is null || string.IsNullOrEmpty(entry.Session))
+            {
+                return next < index ? 0 : next;
+            }
+
+            index = next < index ? 0 : next;
+        }
+    }
+
+    /// <summary>Ends the hold when the session is lost or the key stops being held by it.</summary>
+    private async Task MonitorAsync(LockHold hold, ConsulSession session, ulong index, CancellationTokenRegistration registration)
+    {
+        using var _ = registration;
+        var token = hold.Token;
+        while (!hold.IsLost)
+        {
+            try
+            {
+                var (response, entry) = await _store.Client.GetEntryAsync(_full, consistent: false, index, token).ConfigureAwait(false);
+                if (entry is null || !string.Equals(entry.Session, session.Id, StringComparison.Ordinal))
+                {
+                    LogLockLost(_store.Logger, Key, entry is null ? "the key was deleted" : "another session holds the key");
+                    hold.Lose();
+                    _store.Sessions.DestroyLater(session);
+                    return;
+                }
+
+                var next = response.Index == 0 ? 1 : response.Index;
+                index = next < index ? 0 : next;
+            }
+            catch (OperationCanceledException) when (token.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (KvException e) when (e.IsTransient)
+            {
+                // The session's renewal decides whether the hold survives an outage.
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(250), _store.Clock, token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+            catch (KvException e)
+            {
+                LogLockLost(_store.Logger, Key, e.Message);
+                hold.Lose();
+                _store.Sessions.DestroyLater(session);
+                return;
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Lock '{Key}' was lost: {Reason}")]
+    private static partial void LogLockLost(ILogger logger, string key, string reason);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Releasing lock '{Key}' found it already released: {Reason}")]
+    private static partial void LogReleaseSkipped(ILogger logger, string key, string reason);
+}

@@ -1,0 +1,231 @@
+using System.Buffers;
+using System.Globalization;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace LibKv.Consul;
+
+/// <summary>A Consul HTTP answer read in full: status, X-Consul-Index and body.</summary>
+internal readonly record struct ConsulResponse(HttpStatusCode Status, ulong Index, byte[] Body, string Endpoint)
+{
+    public bool IsSuccess => (int)Status is >= 200 and < 300;
+}
+
+/// <summary>
+/// One pooled, kept-alive HTTP client over the configured endpoints: sends with the ACL token, bounds every call by
+/// RequestTimeout, fails over to the next endpoint when a connection cannot be made, and turns transport failures
+/// into <see cref="KvErrorCode.Unavailable"/>.
+/// </summary>
+internal sealed partial class ConsulTransport : IDisposable
+{
+    /// <summary>The endpoint used when none is configured.</summary>
+    public const string DefaultEndpoint = "127.0.0.1:8500";
+
+    private static readonly MediaTypeHeaderValue s_json = new("application/json");
+    private static readonly MediaTypeHeaderValue s_octets = new("application/octet-stream");
+    private readonly HttpClient _http;
+    private readonly Uri[] _bases;
+    private readonly string _endpointNames;
+    private readonly string? _token;
+    private readonly ILogger _logger;
+    private int _preferred;
+
+    public ConsulTransport(StoreOptions options, ILogger logger)
+    {
+        _logger = logger;
+        var parsed = Endpoint.ParseAll(options.Endpoints, DefaultEndpoint);
+        var raw = options.Endpoints.Count == 0 ? new List<string> { DefaultEndpoint } : options.Endpoints;
+        _bases = new Uri[parsed.Count];
+        for (var i = 0; i < parsed.Count; i++)
+        {
+            var (host, port) = parsed[i];
+            var scheme = raw[i].TrimStart().StartsWith("https://", StringComparison.OrdinalIgnoreCase) ? "https" : "http";
+            var h = host.Contains(':', StringComparison.Ordinal) ? "[" + host + "]" : host;
+            _bases[i] = new Uri(string.Create(CultureInfo.InvariantCulture, $"{scheme}://{h}:{port}/"));
+        }
+
+        _endpointNames = string.Join(", ", _bases.Select(b => b.Authority));
+        _token = string.IsNullOrEmpty(options.Token) ? null : options.Token;
+        RequestTimeout = options.RequestTimeout;
+        var handler = new SocketsHttpHandler
+        {
+            ConnectTimeout = options.ConnectionTimeout,
+            PooledConnectionIdleTimeout = TimeSpan.FromSeconds(60),
+            PooledConnectionLifetime = TimeSpan.FromMinutes(10),
+            MaxConnectionsPerServer = int.MaxValue,
+            AutomaticDecompression = DecompressionMethods.None,
+            UseCookies = false,
+            UseProxy = false,
+            AllowAutoRedirect = false,
+        };
+        _http = new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
+        _http.DefaultRequestHeaders.ExpectContinue = false;
+    }
+
+    /// <summary>The endpoints, for messages.</summary>
+    public string EndpointNames => _endpointNames;
+
+    /// <summary>The bound of every non-blocking call.</summary>
+    public TimeSpan RequestTimeout { get; }
+
+    /// <summary>Sends a request; <paramref name="extraTime"/> lengthens the bound for blocking queries.</summary>
+    public async Task<ConsulResponse> SendAsync(
+        HttpMethod method,
+        string pathAndQuery,
+        ReadOnlyMemory<byte>? body,
+        bool jsonBody,
+        string? key,
+        CancellationToken cancellationToken,
+        TimeSpan extraTime = default)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
+        var limit = RequestTimeout + extraTime;
+        using var timeout = new CancellationTokenSource(limit);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        var start = Volatile.Read(ref _preferred);
+        Exception? last = null;
+        for (var attempt = 0; attempt < _bases.Length; attempt++)
+        {
+            var index = (start + attempt) % _bases.Length;
+            var baseUri = _bases[index];
+            using var request = new HttpRequestMessage(method, new Uri(baseUri, pathAndQuery));
+            request.Version = HttpVersion.Version11;
+            if (_token is not null)
+            {
+                request.Headers.TryAddWithoutValidation("X-Consul-Token", _token);
+            }
+
+            if (body is { } b)
+            {
+                request.Content = new ReadOnlyMemoryContent(b);
+                request.Content.Headers.ContentType = jsonBody ? s_json : s_octets;
+            }
+
+            try
+            {
+                using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
+                var consulIndex = 0UL;
+                if (response.Headers.TryGetValues("X-Consul-Index", out var values))
+                {
+                    foreach (var v in values)
+                    {
+                        _ = ulong.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out consulIndex);
+                        break;
+                    }
+                }
+
+                var content = await ReadBodyAsync(response.Content, linked.Token).ConfigureAwait(false);
+                if (index != start)
+                {
+                    Volatile.Write(ref _preferred, index);
+                }
+
+                return new ConsulResponse(response.StatusCode, consulIndex, content, baseUri.Authority);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (OperationCanceledException e) when (timeout.IsCancellationRequested)
+            {
+                throw ConsulErrors.Unavailable($"Consul did not answer within {limit.TotalSeconds:0.###} s (endpoints tried: {Tried(start, attempt)}).", key, e);
+            }
+            catch (Exception e) when (IsConnectFailure(e))
+            {
+                // Nothing was sent: the next endpoint may take the request.
+                last = e;
+                LogEndpointDown(_logger, baseUri.Authority, e.Message);
+            }
+            catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
+            {
+                throw ConsulErrors.Unavailable($"The connection to Consul at {baseUri.Authority} was lost: {e.Message} (endpoints tried: {Tried(start, attempt)}).", key, e);
+            }
+        }
+
+        throw ConsulErrors.Unavailable($"No Consul endpoint answered (endpoints tried: {_endpointNames}): {last?.Message}", key, last);
+    }
+
+    /// <inheritdoc />
+    public void Dispose() => _http.Dispose();
+
+    private static bool IsConnectFailure(Exception e)
+    {
+        if (e is HttpRequestException h)
+        {
+            if (h.HttpRequestError is HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.ProxyTunnelError)
+            {
+                return true;
+            }
+
+            return h.InnerException is SocketException { SocketErrorCode: SocketError.ConnectionRefused or SocketError.HostUnreachable or SocketError.NetworkUnreachable or SocketError.HostNotFound or SocketError.TimedOut };
+        }
+
+        // SocketsHttpHandler.ConnectTimeout surfaces as a cancellation with a TimeoutException inside.
+        return e is OperationCanceledException { InnerException: TimeoutException };
+    }
+
+    private static async Task<byte[]> ReadBodyAsync(HttpContent content, CancellationToken cancellationToken)
+    {
+        var length = content.Headers.ContentLength;
+        if (length == 0)
+        {
+            return Array.Empty<byte>();
+        }
+
+        var stream = await content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await using (stream.ConfigureAwait(false))
+        {
+            if (length is > 0 and <= int.MaxValue)
+            {
+                // The exact size is known: read straight into the final array, no intermediate buffer.
+                var exact = new byte[length.Value];
+                await stream.ReadExactlyAsync(exact, cancellationToken).ConfigureAwait(false);
+                return exact;
+            }
+
+            var buffer = ArrayPool<byte>.Shared.Rent(16 * 1024);
+            var used = 0;
+            try
+            {
+                while (true)
+                {
+                    if (used == buffer.Length)
+                    {
+                        var bigger = ArrayPool<byte>.Shared.Rent(buffer.Length * 2);
+                        buffer.AsSpan(0, used).CopyTo(bigger);
+                        ArrayPool<byte>.Shared.Return(buffer);
+                        buffer = bigger;
+                    }
+
+                    var read = await stream.ReadAsync(buffer.AsMemory(used), cancellationToken).ConfigureAwait(false);
+                    if (read == 0)
+                    {
+                        return buffer.AsSpan(0, used).ToArray();
+                    }
+
+                    used += read;
+                }
+            }
+            finally
+            {
+                ArrayPool<byte>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    private string Tried(int start, int attempts)
+    {
+        var names = new List<string>(attempts + 1);
+        for (var i = 0; i <= attempts && i < _bases.Length; i++)
+        {
+            names.Add(_bases[(start + i) % _bases.Length].Authority);
+        }
+
+        return string.Join(", ", names);
+    }
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Consul endpoint {Endpoint} is not reachable ({Reason}); trying the next one.")]
+    private static partial void LogEndpointDown(ILogger logger, string endpoint, string reason);
+}

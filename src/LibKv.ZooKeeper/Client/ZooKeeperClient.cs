@@ -1,0 +1,796 @@
+using System.Buffers.Binary;
+using System.Net.Sockets;
+using LibKv.ZooKeeper.Jute;
+using Microsoft.Extensions.Logging;
+
+namespace LibKv.ZooKeeper.Client;
+
+/// <summary>
+/// A ZooKeeper session over one pipelined connection at a time: handshake, pings, reconnect to the same or the next
+/// host keeping the session, a new session after expiry, persistent watches re-added after every reconnect.
+/// </summary>
+internal sealed class ZooKeeperClient : IAsyncDisposable
+{
+    private static readonly ReplyParser<bool> s_none = static (ref JuteReader _) => true;
+    private static readonly ReplyParser<Stat> s_stat = static (ref JuteReader r) => Stat.Read(ref r);
+
+    private readonly ZooKeeperClientOptions _options;
+    private readonly ILogger _logger;
+    private readonly TimeProvider _time;
+    private readonly object _gate = new();
+    private readonly Dictionary<(string Path, AddWatchMode Mode), List<WatchRegistration>> _watches = new();
+    private readonly CancellationTokenSource _disposing = new();
+    private ZooKeeperConnection? _current;
+    private TaskCompletionSource<ZooKeeperConnection> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private CancellationTokenSource _sessionCts = new();
+    private ITimer? _suspectTimer;
+    private Task _loop = Task.CompletedTask;
+    private long _sessionId;
+    private byte[] _password;
+    private int _negotiatedTimeoutMs;
+    private long _lastZxid;
+    private int _xid;
+    private int _authError;
+    private bool _readOnly;
+    private SharedSync? _sharedSync;
+    private string _lastError = "not connected yet";
+
+    public ZooKeeperClient(ZooKeeperClientOptions options, ILogger logger)
+    {
+        _options = options;
+        _logger = logger;
+        _time = options.Time;
+        _sessionId = options.SessionId;
+        _password = options.SessionPassword ?? new byte[16];
+    }
+
+    /// <summary>The current session id (0 before the first connection).</summary>
+    public long SessionId => Interlocked.Read(ref _sessionId);
+
+    /// <summary>The current session password.</summary>
+    public byte[] SessionPassword
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return (byte[])_password.Clone();
+            }
+        }
+    }
+
+    /// <summary>The session timeout the server granted.</summary>
+    public TimeSpan NegotiatedTimeout => TimeSpan.FromMilliseconds(Volatile.Read(ref _negotiatedTimeoutMs));
+
+    /// <summary>Cancelled when the current session ends: expired, presumed lost after a timeout without connection, or closed.</summary>
+    public CancellationToken SessionToken
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _sessionCts.Token;
+            }
+        }
+    }
+
+    /// <summary>True when the connected server is a read-only (partitioned) member; LibKv never asks for one.</summary>
+    public bool IsReadOnly => Volatile.Read(ref _readOnly);
+
+    /// <summary>True while a connection is up.</summary>
+    public bool IsConnected => Volatile.Read(ref _current) is not null;
+
+    /// <summary>The endpoints, for messages.</summary>
+    public string Endpoints => _options.Describe();
+
+    /// <summary>Connects to the first host that answers and starts the session loop; Unavailable when none does.</summary>
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        var errors = new List<string>();
+        foreach (var host in _options.Hosts)
+        {
+            try
+            {
+                var connection = await ConnectAsync(host, cancellationToken).ConfigureAwait(false);
+                Publish(connection);
+                _loop = Task.Run(() => RunAsync(connection));
+                return;
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                errors.Add($"{host.Host}:{host.Port}: {e.Message}");
+            }
+        }
+
+        throw new KvException(KvErrorCode.Unavailable, $"No ZooKeeper server answered at {Endpoints}: {string.Join("; ", errors)}");
+    }
+
+    /// <summary>Sends one request and awaits its reply, within the request timeout; ZooKeeperException for a server error.</summary>
+    public async Task<T> SendAsync<T>(int opCode, string path, Action<JuteWriter>? body, ReplyParser<T> parser, CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        var connection = Volatile.Read(ref _current) ?? await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
+        var (pending, _) = Enqueue(connection, opCode, path, body, parser);
+        return await AwaitReplyAsync(pending, started, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A sync that orders every read sent after it behind all writes committed before this call. Concurrent callers
+    /// share one sync as long as it has not been written to the socket yet: it then still reaches the server after
+    /// each caller's call, which is all linearizable reads need, and it saves a request per read under load.
+    /// </summary>
+    public async Task SyncSharedAsync(CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        var connection = Volatile.Read(ref _current) ?? await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
+        var shared = Volatile.Read(ref _sharedSync);
+        Pending<bool> pending;
+        if (shared is not null && ReferenceEquals(shared.Connection, connection) && !shared.Frame.Taken)
+        {
+            pending = shared.Pending;
+        }
+        else
+        {
+            (pending, var frame) = Enqueue(connection, OpCode.Sync, "/", static w => w.WriteString("/"), s_none);
+            Volatile.Write(ref _sharedSync, new SharedSync(connection, frame, pending));
+        }
+
+        await AwaitReplyAsync(pending, started, cancellationToken).ConfigureAwait(false);
+    }
+
+    private (Pending<T> Pending, OutFrame Frame) Enqueue<T>(ZooKeeperConnection connection, int opCode, string path, Action<JuteWriter>? body, ReplyParser<T> parser)
+    {
+        if (Volatile.Read(ref _authError) != 0)
+        {
+            throw new KvException(KvErrorCode.Unauthorized, $"ZooKeeper at {Endpoints} rejected the credentials.");
+        }
+
+        var pending = new Pending<T>(NextXid(), opCode, path, parser);
+        var w = new JuteWriter();
+        w.BeginFrame();
+        w.WriteInt(pending.Xid);
+        w.WriteInt(opCode);
+        body?.Invoke(w);
+        w.PatchFrameLength();
+        var frame = new OutFrame(w, pending);
+        if (!connection.TryEnqueue(frame))
+        {
+            w.Dispose();
+            throw Unavailable("the connection was lost", null);
+        }
+
+        ZooKeeperMetrics.Requests.Add(1);
+        return (pending, frame);
+    }
+
+    private async Task<T> AwaitReplyAsync<T>(Pending<T> pending, long started, CancellationToken cancellationToken)
+    {
+        var left = _options.RequestTimeout - _time.GetElapsedTime(started);
+        try
+        {
+            return await pending.Task.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw Unavailable($"no reply within {_options.RequestTimeout.TotalMilliseconds:0} ms", null);
+        }
+        catch (ConnectionLostException e)
+        {
+            throw Unavailable("the connection was lost (ConnectionLoss)", e);
+        }
+        catch (ObjectDisposedException e)
+        {
+            throw Unavailable("the client is closed", e);
+        }
+    }
+
+    public Task<(string Path, Stat Stat)> CreateAsync(string path, ReadOnlyMemory<byte>? data, IReadOnlyList<Acl> acls, CreateMode mode, long ttlMs, CancellationToken ct)
+    {
+        var op = new MultiOp.CreateOp(path, data, acls, mode, ttlMs);
+        var code = mode switch
+        {
+            CreateMode.PersistentWithTtl => OpCode.CreateTtl,
+            CreateMode.Container => OpCode.CreateContainer,
+            _ => OpCode.Create2,
+        };
+        return SendAsync(code, path, op.Write, static (ref JuteReader r) => (r.ReadString() ?? string.Empty, Stat.Read(ref r)), ct);
+    }
+
+    public Task<bool> DeleteAsync(string path, int version, CancellationToken ct) =>
+        SendAsync(OpCode.Delete, path, w => { w.WriteString(path); w.WriteInt(version); }, s_none, ct);
+
+    public Task<NodeData> GetDataAsync(string path, CancellationToken ct) =>
+        SendAsync(OpCode.GetData, path, w => { w.WriteString(path); w.WriteBool(false); }, static (ref JuteReader r) => new NodeData(r.ReadBuffer(), Stat.Read(ref r)), ct);
+
+    /// <summary>getData that answers null for a missing node.</summary>
+    public async Task<NodeData?> TryGetDataAsync(string path, CancellationToken ct)
+    {
+        try
+        {
+            return await GetDataAsync(path, ct).ConfigureAwait(false);
+        }
+        catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
+        {
+            return null;
+        }
+    }
+
+    public async Task<Stat?> ExistsAsync(string path, CancellationToken ct)
+    {
+        try
+        {
+            return await SendAsync(OpCode.Exists, path, w => { w.WriteString(path); w.WriteBool(false); }, s_stat, ct).ConfigureAwait(false);
+        }
+        catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
+        {
+            return null;
+        }
+    }
+
+    public Task<Stat> SetDataAsync(string path, ReadOnlyMemory<byte>? data, int version, CancellationToken ct) =>
+        SendAsync(OpCode.SetData, path, new MultiOp.SetDataOp(path, data, version).Write, s_stat, ct);
+
+    public Task<Stat> SetAclAsync(string path, IReadOnlyList<Acl> acls, int aclVersion, CancellationToken ct) =>
+        SendAsync(OpCode.SetAcl, path, w => { w.WriteString(path); Acl.Write(w, acls); w.WriteInt(aclVersion); }, s_stat, ct);
+
+    public Task<List<string>> GetChildrenAsync(string path, CancellationToken ct) =>
+        SendAsync(OpCode.GetChildren, path, w => { w.WriteString(path); w.WriteBool(false); }, static (ref JuteReader r) => r.ReadStrings(), ct);
+
+    public Task<bool> SyncAsync(string path, CancellationToken ct) =>
+        SendAsync(OpCode.Sync, path, w => w.WriteString(path), s_none, ct);
+
+    public Task<List<MultiResult>> MultiAsync(IReadOnlyList<MultiOp> ops, CancellationToken ct) =>
+        SendAsync(OpCode.Multi, ops.Count > 0 ? ops[0].Path : "/", w => MultiCodec.Write(w, ops), static (ref JuteReader r) => MultiCodec.Read(ref r), ct);
+
+    /// <summary>
+    /// Adds a persistent (or persistent recursive) watch shared by every registration of that path and mode; the
+    /// watch request is queued before this returns, so a read sent afterwards sees every later change as an event.
+    /// <paramref name="onResync"/> runs after each reconnect, when events may have been missed.
+    /// </summary>
+    public IDisposable AddWatch(string path, AddWatchMode mode, Action<WatchEvent> onEvent, Action onResync)
+    {
+        var registration = new WatchRegistration(this, path, mode, onEvent, onResync);
+        lock (_gate)
+        {
+            if (!_watches.TryGetValue((path, mode), out var list))
+            {
+                list = new List<WatchRegistration>();
+                _watches.Add((path, mode), list);
+                if (_current is { } connection)
+                {
+                    EnqueueAddWatch(connection, path, mode);
+                }
+            }
+
+            list.Add(registration);
+        }
+
+        return registration;
+    }
+
+    /// <summary>Closes the session (its ephemeral nodes go at once) and the connection.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposing.IsCancellationRequested)
+        {
+            return;
+        }
+
+        if (Volatile.Read(ref _current) is not null)
+        {
+            try
+            {
+                using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(Math.Min(3, _options.RequestTimeout.TotalSeconds)), _time);
+                await SendAsync(OpCode.CloseSession, "/", null, s_none, cts.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is KvException or OperationCanceledException or ZooKeeperException)
+            {
+                // The server ends the session by its timeout.
+            }
+        }
+
+        await _disposing.CancelAsync().ConfigureAwait(false);
+        ZooKeeperConnection? connection;
+        lock (_gate)
+        {
+            connection = _current;
+            _current = null;
+            _suspectTimer?.Dispose();
+            _connected.TrySetException(new ObjectDisposedException(nameof(ZooKeeperClient)));
+            try
+            {
+                _sessionCts.Cancel();
+            }
+            catch (AggregateException)
+            {
+            }
+        }
+
+        connection?.Abort(new ObjectDisposedException(nameof(ZooKeeperClient)));
+        try
+        {
+            await _loop.ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            // The loop ends when the client is disposed.
+        }
+    }
+
+    /// <summary>Closes the connection as if the network dropped it (tests).</summary>
+    internal void DropConnection() => Volatile.Read(ref _current)?.Abort(new ConnectionLostException("dropped on purpose", null));
+
+    private KvException Unavailable(string what, Exception? inner) =>
+        new(KvErrorCode.Unavailable, $"ZooKeeper at {Endpoints} is unavailable: {what}.", null, inner);
+
+    private int NextXid()
+    {
+        var xid = Interlocked.Increment(ref _xid) & 0x7FFFFFFF;
+        return xid == 0 ? 1 : xid;
+    }
+
+    private async Task<ZooKeeperConnection> WaitConnectedAsync(CancellationToken cancellationToken)
+    {
+        Task<ZooKeeperConnection> task;
+        lock (_gate)
+        {
+            if (_current is { } c)
+            {
+                return c;
+            }
+
+            task = _connected.Task;
+        }
+
+        try
+        {
+            return await task.WaitAsync(_options.RequestTimeout, _time, cancellationToken).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            throw Unavailable($"not connected within {_options.RequestTimeout.TotalMilliseconds:0} ms (last error: {_lastError})", null);
+        }
+        catch (ObjectDisposedException e)
+        {
+            throw Unavailable("the client is closed", e);
+        }
+    }
+
+    private async Task<ZooKeeperConnection> ConnectAsync((string Host, int Port) host, CancellationToken cancellationToken)
+    {
+        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
+        timeout.CancelAfter(_options.ConnectionTimeout);
+        var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        var endpoint = $"{host.Host}:{host.Port}";
+        ZooKeeperConnection? connection = null;
+        try
+        {
+            await socket.ConnectAsync(host.Host, host.Port, timeout.Token).ConfigureAwait(false);
+            connection = new ZooKeeperConnection(socket, endpoint, OnEvent, OnAuthReply, _time);
+            long sessionId;
+            byte[] password;
+            lock (_gate)
+            {
+                sessionId = _sessionId;
+                password = _password;
+            }
+
+            using (var w = new JuteWriter(64))
+            {
+                w.BeginFrame();
+                w.WriteInt(0);
+                w.WriteLong(Interlocked.Read(ref _lastZxid));
+                w.WriteInt((int)_options.SessionTimeout.TotalMilliseconds);
+                w.WriteLong(sessionId);
+                w.WriteBuffer(password);
+                w.WriteBool(false);
+                w.PatchFrameLength();
+                await connection.Stream.WriteAsync(w.WrittenMemory, timeout.Token).ConfigureAwait(false);
+            }
+
+            var lengthBytes = new byte[4];
+            await connection.Stream.ReadExactlyAsync(lengthBytes, timeout.Token).ConfigureAwait(false);
+            var length = BinaryPrimitives.ReadInt32BigEndian(lengthBytes);
+            if (length is < 20 or > 1024)
+            {
+                throw new InvalidDataException($"Bad connect response length {length}.");
+            }
+
+            var body = new byte[length];
+            await connection.Stream.ReadExactlyAsync(body, timeout.Token).ConfigureAwait(false);
+            var (timeoutMs, newId, newPassword, readOnly) = ParseConnectResponse(body);
+            Volatile.Write(ref _readOnly, readOnly);
+            if (timeoutMs <= 0)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+                connection = null;
+                ExpireSession(sessionId);
+                throw new SessionExpiredException();
+            }
+
+            var isNew = newId != sessionId;
+            if (isNew && sessionId != 0)
+            {
+                ExpireSession(sessionId);
+            }
+
+            lock (_gate)
+            {
+                _sessionId = newId;
+                _password = newPassword;
+            }
+
+            Volatile.Write(ref _negotiatedTimeoutMs, timeoutMs);
+            var negotiated = TimeSpan.FromMilliseconds(timeoutMs);
+            connection.Start(negotiated / 3, negotiated * 2 / 3);
+            Log.Connected(_logger, endpoint, newId, timeoutMs, isNew);
+            ZooKeeperMetrics.Connections.Add(1);
+            return connection;
+        }
+        catch (Exception e)
+        {
+            if (connection is not null)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+            else
+            {
+                socket.Dispose();
+            }
+
+            _lastError = $"{endpoint}: {e.Message}";
+            Log.ConnectFailed(_logger, endpoint, e.Message);
+            if (e is OperationCanceledException && !cancellationToken.IsCancellationRequested && !_disposing.IsCancellationRequested)
+            {
+                throw new TimeoutException($"Connecting to {endpoint} timed out after {_options.ConnectionTimeout.TotalMilliseconds:0} ms.", e);
+            }
+
+            throw;
+        }
+    }
+
+    private static (int TimeoutMs, long SessionId, byte[] Password, bool ReadOnly) ParseConnectResponse(byte[] body)
+    {
+        var r = new JuteReader(body);
+        r.ReadInt();
+        var timeout = r.ReadInt();
+        var id = r.ReadLong();
+        var password = r.ReadBuffer() ?? new byte[16];
+        var readOnly = r.Remaining > 0 && r.ReadBool();
+        return (timeout, id, password, readOnly);
+    }
+
+    private void ExpireSession(long sessionId)
+    {
+        Log.SessionExpired(_logger, sessionId);
+        ZooKeeperMetrics.SessionsLost.Add(1);
+        CancellationTokenSource old;
+        lock (_gate)
+        {
+            if (_sessionId == sessionId)
+            {
+                _sessionId = 0;
+                _password = new byte[16];
+            }
+
+            old = _sessionCts;
+            _sessionCts = new CancellationTokenSource();
+        }
+
+        CancelQuietly(old);
+    }
+
+    private void Publish(ZooKeeperConnection connection)
+    {
+        List<WatchRegistration> resync = new();
+        lock (_gate)
+        {
+            foreach (var (scheme, auth) in _options.Auth)
+            {
+                var w = new JuteWriter();
+                w.BeginFrame();
+                w.WriteInt(Xid.Auth);
+                w.WriteInt(OpCode.Auth);
+                w.WriteInt(0);
+                w.WriteString(scheme);
+                w.WriteBuffer(auth);
+                w.PatchFrameLength();
+                if (!connection.TryEnqueue(new OutFrame(w, null)))
+                {
+                    w.Dispose();
+                }
+            }
+
+            foreach (var ((path, mode), list) in _watches)
+            {
+                EnqueueAddWatch(connection, path, mode);
+                resync.AddRange(list);
+            }
+
+            _suspectTimer?.Dispose();
+            _suspectTimer = null;
+            if (_sessionCts.IsCancellationRequested)
+            {
+                _sessionCts = new CancellationTokenSource();
+            }
+
+            _current = connection;
+            _connected.TrySetResult(connection);
+        }
+
+        foreach (var registration in resync)
+        {
+            registration.Resync();
+        }
+    }
+
+    private async Task RunAsync(ZooKeeperConnection connection)
+    {
+        // Try the host we were on first (a restart or a blip), then the next ones of the list.
+        var index = Math.Max(0, _options.Hosts.ToList().FindIndex(h => $"{h.Host}:{h.Port}" == connection.Endpoint));
+        var failures = 0;
+        while (true)
+        {
+            await connection.Closed.ConfigureAwait(false);
+            Interlocked.Exchange(ref _lastZxid, Math.Max(Interlocked.Read(ref _lastZxid), connection.LastZxid));
+            lock (_gate)
+            {
+                if (ReferenceEquals(_current, connection))
+                {
+                    _current = null;
+                }
+
+                if (_connected.Task.IsCompleted && !_disposing.IsCancellationRequested)
+                {
+                    _connected = new TaskCompletionSource<ZooKeeperConnection>(TaskCreationOptions.RunContinuationsAsynchronously);
+                }
+            }
+
+            if (_disposing.IsCancellationRequested)
+            {
+                return;
+            }
+
+            _lastError = $"{connection.Endpoint}: {connection.CloseReason?.Message}";
+            Log.Disconnected(_logger, connection.Endpoint, connection.CloseReason?.Message ?? "closed");
+            StartSuspectTimer();
+            while (true)
+            {
+                if (_disposing.IsCancellationRequested)
+                {
+                    return;
+                }
+
+                var host = _options.Hosts[index++ % _options.Hosts.Count];
+                try
+                {
+                    connection = await ConnectAsync(host, _disposing.Token).ConfigureAwait(false);
+                    Publish(connection);
+                    failures = 0;
+                    index--;
+                    break;
+                }
+                catch (SessionExpiredException)
+                {
+                    index--;
+                }
+                catch (Exception) when (!_disposing.IsCancellationRequested)
+                {
+                    failures++;
+                    if (failures % _options.Hosts.Count == 0)
+                    {
+                        var delay = TimeSpan.FromMilliseconds(Math.Min(500, 50 * (1 << Math.Min(failures / _options.Hosts.Count, 4))));
+                        try
+                        {
+                            await Task.Delay(delay, _time, _disposing.Token).ConfigureAwait(false);
+                        }
+                        catch (OperationCanceledException)
+                        {
+                            return;
+                        }
+                    }
+                }
+                catch (Exception)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private void StartSuspectTimer()
+    {
+        lock (_gate)
+        {
+            _suspectTimer?.Dispose();
+            var sessionId = _sessionId;
+            var cts = _sessionCts;
+            var timeoutMs = Volatile.Read(ref _negotiatedTimeoutMs);
+            _suspectTimer = _time.CreateTimer(
+                _ =>
+                {
+                    Log.SessionPresumedLost(_logger, sessionId, timeoutMs);
+                    ZooKeeperMetrics.SessionsLost.Add(1);
+                    CancelQuietly(cts);
+                },
+                null,
+                TimeSpan.FromMilliseconds(timeoutMs),
+                Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    private static void CancelQuietly(CancellationTokenSource cts)
+    {
+        try
+        {
+            cts.Cancel();
+        }
+        catch (Exception e) when (e is ObjectDisposedException or AggregateException)
+        {
+        }
+    }
+
+    private void EnqueueAddWatch(ZooKeeperConnection connection, string path, AddWatchMode mode)
+    {
+        var pending = new Pending<bool>(NextXid(), OpCode.AddWatch, path, s_none);
+        var w = new JuteWriter();
+        w.BeginFrame();
+        w.WriteInt(pending.Xid);
+        w.WriteInt(OpCode.AddWatch);
+        w.WriteString(path);
+        w.WriteInt((int)mode);
+        w.PatchFrameLength();
+        if (!connection.TryEnqueue(new OutFrame(w, pending)))
+        {
+            w.Dispose();
+        }
+
+        _ = pending.Task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+    }
+
+    private void EnqueueRemoveWatch(ZooKeeperConnection connection, string path)
+    {
+        var pending = new Pending<bool>(NextXid(), OpCode.RemoveWatches, path, s_none);
+        var w = new JuteWriter();
+        w.BeginFrame();
+        w.WriteInt(pending.Xid);
+        w.WriteInt(OpCode.RemoveWatches);
+        w.WriteString(path);
+        w.WriteInt(3);
+        w.PatchFrameLength();
+        if (!connection.TryEnqueue(new OutFrame(w, pending)))
+        {
+            w.Dispose();
+        }
+
+        _ = pending.Task.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+    }
+
+    private void Remove(WatchRegistration registration)
+    {
+        WatchRegistration[]? resync = null;
+        lock (_gate)
+        {
+            var key = (registration.Path, registration.Mode);
+            if (!_watches.TryGetValue(key, out var list) || !list.Remove(registration) || list.Count > 0)
+            {
+                return;
+            }
+
+            _watches.Remove(key);
+            if (_current is { } connection)
+            {
+                // removeWatches (type Any) drops every watch of this connection on the path; re-add the other mode.
+                EnqueueRemoveWatch(connection, registration.Path);
+                var other = registration.Mode == AddWatchMode.Persistent ? AddWatchMode.PersistentRecursive : AddWatchMode.Persistent;
+                if (_watches.TryGetValue((registration.Path, other), out var others))
+                {
+                    EnqueueAddWatch(connection, registration.Path, other);
+                    resync = others.ToArray();
+                }
+            }
+        }
+
+        if (resync is not null)
+        {
+            foreach (var r in resync)
+            {
+                r.Resync();
+            }
+        }
+    }
+
+    private void OnEvent(WatchEvent e)
+    {
+        if (e.Type is WatchEventType.None or WatchEventType.PersistentWatchRemoved or WatchEventType.DataWatchRemoved or WatchEventType.ChildWatchRemoved)
+        {
+            return;
+        }
+
+        List<WatchRegistration>? targets = null;
+        lock (_gate)
+        {
+            if (_watches.TryGetValue((e.Path, AddWatchMode.Persistent), out var exact))
+            {
+                (targets ??= new()).AddRange(exact);
+            }
+
+            var path = e.Path;
+            while (true)
+            {
+                if (_watches.TryGetValue((path, AddWatchMode.PersistentRecursive), out var recursive))
+                {
+                    (targets ??= new()).AddRange(recursive);
+                }
+
+                if (path == "/")
+                {
+                    break;
+                }
+
+                var slash = path.LastIndexOf('/');
+                path = slash <= 0 ? "/" : path[..slash];
+            }
+        }
+
+        if (targets is null)
+        {
+            return;
+        }
+
+        foreach (var t in targets)
+        {
+            t.Notify(e);
+        }
+    }
+
+    private void OnAuthReply(int error)
+    {
+        if (error != ZooKeeperErrors.Ok)
+        {
+            Volatile.Write(ref _authError, error);
+            Log.AuthFailed(_logger, error);
+        }
+    }
+
+    private sealed record SharedSync(ZooKeeperConnection Connection, OutFrame Frame, Pending<bool> Pending);
+
+    private sealed class SessionExpiredException() : Exception("The ZooKeeper session expired.");
+
+    private sealed class WatchRegistration(ZooKeeperClient client, string path, AddWatchMode mode, Action<WatchEvent> onEvent, Action onResync) : IDisposable
+    {
+        private int _disposed;
+
+        public string Path { get; } = path;
+
+        public AddWatchMode Mode { get; } = mode;
+
+        public void Notify(WatchEvent e)
+        {
+            if (Volatile.Read(ref _disposed) == 0)
+            {
+                onEvent(e);
+            }
+        }
+
+        public void Resync()
+        {
+            if (Volatile.Read(ref _disposed) == 0)
+            {
+                onResync();
+            }
+        }
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _disposed, 1) == 0)
+            {
+                client.Remove(this);
+            }
+        }
+    }
+}

@@ -1,0 +1,291 @@
+using LibKv.Core;
+using LibKv.ZooKeeper.Client;
+using LibKv.ZooKeeper.Jute;
+
+namespace LibKv.ZooKeeper;
+
+/// <summary>
+/// ZooKeeper's lock recipe: an ephemeral sequential node per waiter under the key's lock directory in the internal
+/// "%locks" namespace; the lowest sequence holds the lock, each waiter watches only its predecessor. The fencing
+/// token is the owner node's czxid. The hold is lost when its node goes or its session ends (or is presumed over).
+/// The session is the lease, so LockOptions.Ttl must allow it: 2 × Ttl + 1 s ≥ the negotiated session timeout.
+/// </summary>
+internal sealed class ZooKeeperLocker : LockerBase
+{
+    private const string NodePrefix = "%l-";
+
+    private readonly ZooKeeperStore _store;
+
+    public ZooKeeperLocker(ZooKeeperStore store, string key, LockOptions options)
+        : base(key, options, store.Clock)
+    {
+        _store = store;
+    }
+
+    private ZooKeeperClient Client => _store.Client;
+
+    protected override async ValueTask AcquireCoreAsync(LockHold hold, CancellationToken cancellationToken)
+    {
+        // Checked again here: NewLock skips the check while the negotiated timeout is unknown, and a new session may differ.
+        _store.EnsureLeaseFits(LockOptions.Ttl, "LockOptions.Ttl", Key);
+        var dir = _store.Paths.LockDirOf(Key);
+        var marker = NodePrefix + Guid.NewGuid().ToString("N") + "-";
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var session = Client.SessionToken;
+            var (path, czxid) = await CreateNodeAsync(dir, marker, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                if (!await WaitForTurnAsync(dir, path, session, cancellationToken).ConfigureAwait(false))
+                {
+                    await DeleteNodeQuietlyAsync(path).ConfigureAwait(false);
+                    continue;
+                }
+
+                await _store.PutAsync(Key, LockOptions.Value ?? Array.Empty<byte>(), null, cancellationToken).ConfigureAwait(false);
+                if (session.IsCancellationRequested)
+                {
+                    await DeleteNodeQuietlyAsync(path).ConfigureAwait(false);
+                    continue;
+                }
+
+                hold.FencingToken = (ulong)czxid;
+                hold.State = Monitor(hold, path, session);
+                return;
+            }
+            catch
+            {
+                await DeleteNodeQuietlyAsync(path).ConfigureAwait(false);
+                throw;
+            }
+        }
+    }
+
+    protected override async ValueTask ReleaseCoreAsync(LockHold hold, CancellationToken cancellationToken)
+    {
+        if (hold.State is not HoldState state)
+        {
+            return;
+        }
+
+        state.Dispose();
+        try
+        {
+            if (LockOptions.DeleteOnUnlock)
+            {
+                try
+                {
+                    await _store.DeleteAsync(Key, cancellationToken).ConfigureAwait(false);
+                }
+                catch (KvException e) when (e.Code == KvErrorCode.KeyNotFound)
+                {
+                }
+            }
+        }
+        finally
+        {
+            try
+            {
+                await Client.DeleteAsync(state.Path, -1, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
+            {
+            }
+            catch (ZooKeeperException e)
+            {
+                throw ZooKeeperErrors.ToKvException(e.Error, Key);
+            }
+        }
+    }
+
+    /// <summary>Creates this waiter's ephemeral sequential node (parents as containers); the create is never abandoned half-way.</summary>
+    private async Task<(string Path, long Czxid)> CreateNodeAsync(string dir, string marker, CancellationToken cancellationToken)
+    {
+        var prefix = dir + "/" + marker;
+        for (var attempt = 0; attempt < 32; attempt++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            try
+            {
+                // Not cancellable: a create already sent must be seen through so its node can be removed.
+                var (path, stat) = await Client.CreateAsync(prefix, ReadOnlyMemory<byte>.Empty, _store.AclFor(prefix), CreateMode.EphemeralSequential, 0, CancellationToken.None).ConfigureAwait(false);
+                return (path, stat.Czxid);
+            }
+            catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
+            {
+                await _store.EnsureParentsAsync(Key, prefix, cancellationToken, CreateMode.Container).ConfigureAwait(false);
+            }
+            catch (ZooKeeperException e)
+            {
+                throw ZooKeeperErrors.ToKvException(e.Error, Key);
+            }
+            catch (KvException e) when (e.Code == KvErrorCode.Unavailable)
+            {
+                // The node may exist without our knowing its name: find it by the marker later and remove it.
+                _ = RemoveByMarkerAsync(dir, marker);
+                throw;
+            }
+        }
+
+        throw new KvException(KvErrorCode.Unavailable, $"The lock directory of '{Key}' kept vanishing.", Key);
+    }
+
+    /// <summary>Waits until our node is the lowest; false when the node or its session went and it must be created again.</summary>
+    private async Task<bool> WaitForTurnAsync(string dir, string path, CancellationToken session, CancellationToken cancellationToken)
+    {
+        var name = path[(path.LastIndexOf('/') + 1)..];
+        while (true)
+        {
+            if (session.IsCancellationRequested)
+            {
+                return false;
+            }
+
+            List<string> children;
+            try
+            {
+                children = await Client.GetChildrenAsync(dir, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
+            {
+                return false;
+            }
+
+            var waiters = children.Where(c => c.StartsWith(NodePrefix, StringComparison.Ordinal)).OrderBy(Sequence).ThenBy(c => c, StringComparer.Ordinal).ToList();
+            var index = waiters.IndexOf(name);
+            if (index < 0)
+            {
+                return false;
+            }
+
+            if (index == 0)
+            {
+                return true;
+            }
+
+            var predecessor = dir + "/" + waiters[index - 1];
+            var signal = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var watch = Client.AddWatch(predecessor, AddWatchMode.Persistent, e =>
+            {
+                if (e.Type == WatchEventType.NodeDeleted)
+                {
+                    signal.TrySetResult();
+                }
+            }, () => signal.TrySetResult());
+            using var sessionRegistration = session.Register(() => signal.TrySetResult());
+            try
+            {
+                if (await Client.ExistsAsync(predecessor, cancellationToken).ConfigureAwait(false) is null)
+                {
+                    continue;
+                }
+            }
+            catch (ZooKeeperException e)
+            {
+                throw ZooKeeperErrors.ToKvException(e.Error, Key);
+            }
+
+            await signal.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private static long Sequence(string name) =>
+        name.Length >= 10 && long.TryParse(name.AsSpan(name.Length - 10), out var seq) ? seq : long.MaxValue;
+
+    /// <summary>Watches the owner node and the session; either ending loses the hold.</summary>
+    private HoldState Monitor(LockHold hold, string path, CancellationToken session)
+    {
+        var state = new HoldState(path);
+        state.Watch = Client.AddWatch(path, AddWatchMode.Persistent, e =>
+        {
+            if (e.Type == WatchEventType.NodeDeleted)
+            {
+                // Off the connection's reader: LostToken callbacks are user code.
+                ThreadPool.UnsafeQueueUserWorkItem(static h => h.Lose(), hold, preferLocal: false);
+            }
+        }, () => _ = CheckStillOwnedAsync(hold, path));
+        state.Session = session.Register(() =>
+        {
+            if (!hold.IsLost)
+            {
+                // The session token is cancelled by the session loop, a timer or dispose, never by the connection's reader.
+                hold.Lose();
+
+                // The session may only be presumed over: remove the node so it frees the lock once we reconnect.
+                _ = Task.Run(() => DeleteNodeQuietlyAsync(path));
+            }
+        });
+        hold.Token.Register(state.Dispose);
+        return state;
+    }
+
+    private async Task CheckStillOwnedAsync(LockHold hold, string path)
+    {
+        try
+        {
+            if (await Client.ExistsAsync(path, CancellationToken.None).ConfigureAwait(false) is null)
+            {
+                hold.Lose();
+            }
+        }
+        catch (Exception e) when (e is KvException or ZooKeeperException)
+        {
+            // The session watch decides when it stays unreachable.
+        }
+    }
+
+    private async Task DeleteNodeQuietlyAsync(string path)
+    {
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            try
+            {
+                await Client.DeleteAsync(path, -1, CancellationToken.None).ConfigureAwait(false);
+                return;
+            }
+            catch (ZooKeeperException)
+            {
+                return;
+            }
+            catch (KvException e) when (e.Code == KvErrorCode.Unavailable)
+            {
+                if (_store.ClosingToken.IsCancellationRequested)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private async Task RemoveByMarkerAsync(string dir, string marker)
+    {
+        try
+        {
+            var children = await Client.GetChildrenAsync(dir, CancellationToken.None).ConfigureAwait(false);
+            foreach (var c in children.Where(c => c.StartsWith(marker, StringComparison.Ordinal)))
+            {
+                await DeleteNodeQuietlyAsync(dir + "/" + c).ConfigureAwait(false);
+            }
+        }
+        catch (Exception e) when (e is KvException or ZooKeeperException)
+        {
+            // Its session ends it at worst.
+        }
+    }
+
+    private sealed class HoldState(string path) : IDisposable
+    {
+        public string Path { get; } = path;
+
+        public IDisposable? Watch { get; set; }
+
+        public CancellationTokenRegistration Session { get; set; }
+
+        public void Dispose()
+        {
+            Watch?.Dispose();
+            Session.Dispose();
+        }
+    }
+}

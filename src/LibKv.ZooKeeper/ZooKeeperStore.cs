@@ -1,0 +1,885 @@
+using System.Globalization;
+using System.Reactive.Disposables;
+using System.Reactive.Linq;
+using System.Security.Cryptography;
+using System.Text;
+using LibKv.Core;
+using LibKv.ZooKeeper.Client;
+using LibKv.ZooKeeper.Jute;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace LibKv.ZooKeeper;
+
+/// <summary>
+/// The ZooKeeper backend (<c>zookeeper</c>, alias <c>zk</c>): the contract's flat keyspace on ZooKeeper's tree over
+/// LibKv's own pipelined client. Needs ZooKeeper 3.6+ (persistent watches); TTL keys need extended types enabled.
+/// </summary>
+/// <code>
+/// await using var store = await StoreFactory.Default.CreateAsync("zookeeper", new StoreOptions { Endpoints = { "127.0.0.1:2181" } });
+/// </code>
+public sealed class ZooKeeperStore : KvStoreBase
+{
+    /// <summary>The backend name.</summary>
+    public const string BackendName = "zookeeper";
+
+    /// <summary>The endpoint used when none is given.</summary>
+    public const string DefaultEndpoint = "127.0.0.1:2181";
+
+    /// <summary>ZooKeeper's default jute.maxbuffer: the largest request a server accepts.</summary>
+    public const int JuteMaxBuffer = 1024 * 1024;
+
+    private const int MaxAttempts = 32;
+    private const long MaxTtlMs = 0xFFFFFFFFFFL;
+
+    private readonly ILogger _logger;
+    private readonly Acl[] _acl;
+
+    private ZooKeeperStore(StoreOptions options)
+        : base(options)
+    {
+        var loggerFactory = Options.LoggerFactory ?? NullLoggerFactory.Instance;
+        _logger = loggerFactory.CreateLogger<ZooKeeperStore>();
+        Paths = new ZooKeeperPaths(Root);
+        var hosts = Endpoint.ParseAll(
+            Options.Endpoints.SelectMany(e => e.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList(),
+            DefaultEndpoint);
+        var auth = new List<(string, byte[])>();
+        if (!string.IsNullOrEmpty(Options.Username))
+        {
+            auth.Add(("digest", Encoding.UTF8.GetBytes(Options.Username + ":" + (Options.Password ?? string.Empty))));
+            _acl = Acl.CreatorAll;
+        }
+        else
+        {
+            _acl = Acl.OpenUnsafe;
+        }
+
+        Client = new ZooKeeperClient(
+            new ZooKeeperClientOptions
+            {
+                Hosts = hosts,
+                SessionTimeout = Options.SessionTimeout,
+                ConnectionTimeout = Options.ConnectionTimeout,
+                RequestTimeout = Options.RequestTimeout,
+                Auth = auth,
+                Time = Time,
+            },
+            loggerFactory.CreateLogger<ZooKeeperClient>());
+    }
+
+    /// <inheritdoc />
+    public override string Backend => BackendName;
+
+    internal ZooKeeperClient Client { get; }
+
+    internal ZooKeeperPaths Paths { get; }
+
+    internal ILogger Logger => _logger;
+
+    internal TimeProvider Clock => Time;
+
+    internal CancellationToken ClosingToken => Closing;
+
+    /// <summary>Creates a store and waits until a server of <see cref="StoreOptions.Endpoints"/> has opened a session.</summary>
+    public static async ValueTask<ZooKeeperStore> ConnectAsync(StoreOptions options, CancellationToken cancellationToken = default)
+    {
+        var store = new ZooKeeperStore(options);
+        try
+        {
+            await store.Client.StartAsync(cancellationToken).ConfigureAwait(false);
+            return store;
+        }
+        catch
+        {
+            await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>The digest id ZooKeeper derives from a user and password ("user:base64(sha1(user:password))"), for ACLs.</summary>
+    public static string DigestId(string user, string password) =>
+        user + ":" + Convert.ToBase64String(SHA1.HashData(Encoding.UTF8.GetBytes(user + ":" + password)));
+
+    /// <inheritdoc />
+    protected override async ValueTask PutCoreAsync(string key, ReadOnlyMemory<byte> value, WriteOptions options, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var kind = KindOf(options, key);
+            if (kind.Mode != CreateMode.Persistent)
+            {
+                await WriteAsync(key, value, kind, Condition.None, 0, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            var path = Paths.PathOf(key);
+            for (var attempt = 0; attempt < MaxAttempts; attempt++)
+            {
+                try
+                {
+                    var stat = await Client.SetDataAsync(path, value, -1, cancellationToken).ConfigureAwait(false);
+                    if (stat.EphemeralOwner != 0 || stat.IsMarkedTtl)
+                    {
+                        // It was a TTL or keep-alive key: a plain Put makes it permanent.
+                        await WriteAsync(key, value, kind, Condition.None, 0, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    return;
+                }
+                catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
+                {
+                }
+
+                try
+                {
+                    await Client.CreateAsync(path, value, AclFor(path), CreateMode.Persistent, 0, cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+                catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
+                {
+                    await EnsureParentsAsync(key, path, cancellationToken).ConfigureAwait(false);
+                }
+                catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NodeExists)
+                {
+                }
+            }
+
+            throw TooBusy(key);
+        }
+        catch (ZooKeeperException e)
+        {
+            throw Map(e, key);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask<KVPair> GetCoreAsync(string key, ReadOptions options, CancellationToken cancellationToken)
+    {
+        var node = await ReadAsync(key, options.Consistent, cancellationToken).ConfigureAwait(false);
+        return node is { Data: { } data } ? new KVPair(key, data, (ulong)node.Stat.Mzxid) : throw ZooKeeperErrors.NotFound(key);
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask<bool> ExistsCoreAsync(string key, ReadOptions options, CancellationToken cancellationToken)
+    {
+        var node = await ReadAsync(key, options.Consistent, cancellationToken).ConfigureAwait(false);
+        return node is { Data: not null };
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask DeleteCoreAsync(string key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var path = Paths.PathOf(key);
+            for (var attempt = 0; attempt < MaxAttempts; attempt++)
+            {
+                var node = await Client.TryGetDataAsync(path, cancellationToken).ConfigureAwait(false);
+                if (node is not { Data: not null })
+                {
+                    throw ZooKeeperErrors.NotFound(key);
+                }
+
+                try
+                {
+                    if (await RemoveAsync(path, node.Stat, cancellationToken).ConfigureAwait(false) is not null)
+                    {
+                        return;
+                    }
+                }
+                catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
+                {
+                    throw ZooKeeperErrors.NotFound(key);
+                }
+            }
+
+            throw TooBusy(key);
+        }
+        catch (ZooKeeperException e)
+        {
+            throw Map(e, key);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask<IReadOnlyList<KVPair>> ListCoreAsync(string directory, ReadOptions options, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var list = await ListOrNullAsync(directory, options.Consistent, cancellationToken).ConfigureAwait(false);
+            return list ?? throw ZooKeeperErrors.NotFound(directory);
+        }
+        catch (ZooKeeperException e)
+        {
+            throw Map(e, directory);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask DeleteTreeCoreAsync(string directory, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var path = Paths.PathOf(directory);
+            for (var attempt = 0; attempt < MaxAttempts; attempt++)
+            {
+                var self = await Client.TryGetDataAsync(path, cancellationToken).ConfigureAwait(false);
+                var nodes = new List<(string Path, string Key, NodeData Node, int Depth)>();
+                if (self is not null)
+                {
+                    await CollectAsync(path, directory, 1, nodes, cancellationToken).ConfigureAwait(false);
+                }
+
+                if (self is not { Data: not null } && !nodes.Exists(n => n.Node.Data is not null))
+                {
+                    throw ZooKeeperErrors.NotFound(directory);
+                }
+
+                var ops = new List<MultiOp>(nodes.Count + 1);
+                foreach (var n in nodes.OrderByDescending(n => n.Depth))
+                {
+                    ops.Add(new MultiOp.DeleteOp(n.Path, -1));
+                }
+
+                ops.Add(new MultiOp.DeleteOp(path, -1));
+                if (await DeleteInBatchesAsync(ops, cancellationToken).ConfigureAwait(false))
+                {
+                    await CleanupParentsAsync(ZooKeeperPaths.Parent(path), cancellationToken).ConfigureAwait(false);
+                    return;
+                }
+            }
+
+            throw TooBusy(directory);
+        }
+        catch (ZooKeeperException e)
+        {
+            throw Map(e, directory);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask<KVPair> AtomicPutCoreAsync(string key, ReadOnlyMemory<byte> value, KVPair? previous, WriteOptions options, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var stat = await WriteAsync(key, value, KindOf(options, key), previous is null ? Condition.Create : Condition.Match, previous?.LastIndex ?? 0, cancellationToken).ConfigureAwait(false);
+            return new KVPair(key, value.ToArray(), (ulong)stat.Mzxid);
+        }
+        catch (ZooKeeperException e)
+        {
+            throw Map(e, key);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask AtomicDeleteCoreAsync(string key, KVPair previous, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var path = Paths.PathOf(key);
+            var node = await Client.TryGetDataAsync(path, cancellationToken).ConfigureAwait(false);
+            if (node is not { Data: not null })
+            {
+                throw ZooKeeperErrors.NotFound(key);
+            }
+
+            if ((ulong)node.Stat.Mzxid != previous.LastIndex)
+            {
+                throw ZooKeeperErrors.Modified(key);
+            }
+
+            if (await RemoveAsync(path, node.Stat, cancellationToken).ConfigureAwait(false) is null)
+            {
+                throw ZooKeeperErrors.Modified(key);
+            }
+        }
+        catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
+        {
+            throw ZooKeeperErrors.NotFound(key);
+        }
+        catch (ZooKeeperException e)
+        {
+            throw Map(e, key);
+        }
+    }
+
+    /// <inheritdoc />
+    protected override IObservable<KVPair?> WatchCore(string key, ReadOptions options)
+    {
+        var path = Paths.PathOf(key);
+        return Observable.Create<KVPair?>(observer =>
+        {
+            var dispatcher = new LatestValueDispatcher<KVPair?>(observer);
+            var refresher = new WatchRefresher(
+                this,
+                path,
+                async ct =>
+                {
+                    var node = await ReadAsync(key, options.Consistent, ct).ConfigureAwait(false);
+                    dispatcher.Post(node is { Data: { } data } ? new KVPair(key, data, (ulong)node.Stat.Mzxid) : null);
+                },
+                e =>
+                {
+                    dispatcher.Stop();
+                    observer.OnError(e);
+                });
+            var registration = Client.AddWatch(path, AddWatchMode.Persistent, _ => refresher.Trigger(), refresher.Trigger);
+            refresher.Trigger();
+            return Disposable.Create(() =>
+            {
+                registration.Dispose();
+                refresher.Stop();
+                dispatcher.Stop();
+            });
+        });
+    }
+
+    /// <inheritdoc />
+    protected override IObservable<IReadOnlyList<KVPair>> WatchTreeCore(string directory, ReadOptions options)
+    {
+        var path = Paths.PathOf(directory);
+        return Observable.Create<IReadOnlyList<KVPair>>(observer =>
+        {
+            var dispatcher = new LatestValueDispatcher<IReadOnlyList<KVPair>>(observer);
+            var refresher = new WatchRefresher(
+                this,
+                path,
+                async ct =>
+                {
+                    var list = await ListOrNullAsync(directory, options.Consistent, ct).ConfigureAwait(false);
+                    dispatcher.Post(list ?? Array.Empty<KVPair>());
+                },
+                e =>
+                {
+                    dispatcher.Stop();
+                    observer.OnError(e);
+                });
+            var registration = Client.AddWatch(
+                path,
+                AddWatchMode.PersistentRecursive,
+                e =>
+                {
+                    if (!Paths.IsInLocks(e.Path))
+                    {
+                        refresher.Trigger();
+                    }
+                },
+                refresher.Trigger);
+            refresher.Trigger();
+            return Disposable.Create(() =>
+            {
+                registration.Dispose();
+                refresher.Stop();
+                dispatcher.Stop();
+            });
+        });
+    }
+
+    /// <inheritdoc />
+    protected override ILocker NewLockCore(string key, LockOptions options)
+    {
+        EnsureLeaseFits(options.Ttl, "LockOptions.Ttl", key);
+        return new ZooKeeperLocker(this, key, options);
+    }
+
+    /// <summary>
+    /// Throws NotSupported when the session, the lease of keep-alive keys and locks, can outlive <paramref name="ttl"/>'s
+    /// bound of 2 × Ttl + 1 s; does nothing while the negotiated timeout is not known yet.
+    /// </summary>
+    internal void EnsureLeaseFits(TimeSpan ttl, string what, string key)
+    {
+        var negotiated = Client.NegotiatedTimeout;
+        var bound = (ttl * 2) + TimeSpan.FromSeconds(1);
+        if (negotiated <= TimeSpan.Zero || negotiated <= bound)
+        {
+            return;
+        }
+
+        throw new KvException(
+            KvErrorCode.NotSupported,
+            $"{what} {Seconds(ttl)} needs a ZooKeeper session timeout ≤ {Seconds(bound)}; this store's session timeout is {Seconds(negotiated)} " +
+            $"(StoreOptions.SessionTimeout = {Seconds(Options.SessionTimeout)}, bounded by the server's minSessionTimeout/maxSessionTimeout). " +
+            "Lower StoreOptions.SessionTimeout or raise the TTL.",
+            key);
+    }
+
+    /// <inheritdoc />
+    protected override async ValueTask DisposeCoreAsync() => await Client.DisposeAsync().ConfigureAwait(false);
+
+    /// <summary>The ACL of a new node: the store's (creator-only with credentials) at or under the root, open above it.</summary>
+    internal IReadOnlyList<Acl> AclFor(string path) => Paths.IsInStore(path) ? _acl : Acl.OpenUnsafe;
+
+    /// <summary>Creates every missing ancestor of <paramref name="path"/> as a hidden (null data) node, pipelined top-down.</summary>
+    internal async Task EnsureParentsAsync(string key, string path, CancellationToken cancellationToken, CreateMode mode = CreateMode.Persistent)
+    {
+        var ancestors = ZooKeeperPaths.Ancestors(path);
+        var tasks = new List<Task>(ancestors.Count);
+        foreach (var a in ancestors)
+        {
+            var m = mode == CreateMode.Container && Paths.IsInLocks(a) ? CreateMode.Container : CreateMode.Persistent;
+            tasks.Add(Client.CreateAsync(a, null, AclFor(a), m, 0, cancellationToken));
+        }
+
+        foreach (var t in tasks)
+        {
+            try
+            {
+                await t.ConfigureAwait(false);
+            }
+            catch (ZooKeeperException e) when (e.Error is ZooKeeperErrors.NodeExists or ZooKeeperErrors.NoNode)
+            {
+            }
+            catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoChildrenForEphemerals)
+            {
+                throw new KvException(KvErrorCode.NotSupported, $"'{key}' lies under a keep-alive key; ZooKeeper's ephemeral nodes cannot have children.", key);
+            }
+        }
+    }
+
+    /// <summary>Removes hidden parents left empty, upwards from <paramref name="path"/> to the root (kept).</summary>
+    internal async Task CleanupParentsAsync(string path, CancellationToken cancellationToken, Task<NodeData?>? firstRead = null)
+    {
+        try
+        {
+            while (IsCleanable(path))
+            {
+                var node = firstRead is not null ? await firstRead.ConfigureAwait(false) : await Client.TryGetDataAsync(path, cancellationToken).ConfigureAwait(false);
+                firstRead = null;
+                if (node is not null)
+                {
+                    if (node.Data is not null || node.Stat.NumChildren > 0 || node.Stat.EphemeralOwner != 0)
+                    {
+                        return;
+                    }
+
+                    try
+                    {
+                        await Client.DeleteAsync(path, node.Stat.Version, cancellationToken).ConfigureAwait(false);
+                    }
+                    catch (ZooKeeperException e) when (e.Error is ZooKeeperErrors.NotEmpty or ZooKeeperErrors.BadVersion)
+                    {
+                        return;
+                    }
+                    catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
+                    {
+                    }
+                }
+
+                path = ZooKeeperPaths.Parent(path);
+            }
+        }
+        catch (Exception e) when (e is ZooKeeperException or KvException or OperationCanceledException)
+        {
+            // Hidden parents are invisible; a leftover one costs nothing but a node, and the write itself is done.
+            Log.BackgroundFailed(_logger, path, e.Message);
+        }
+    }
+
+    /// <summary>Reads a key's node (sync first, pipelined, when consistent); null when missing.</summary>
+    private async Task<NodeData?> ReadAsync(string key, bool consistent, CancellationToken cancellationToken)
+    {
+        var path = Paths.PathOf(key);
+        try
+        {
+            var sync = consistent ? Client.SyncSharedAsync(cancellationToken) : null;
+            var read = Client.TryGetDataAsync(path, cancellationToken);
+            if (sync is not null)
+            {
+                try
+                {
+                    await sync.ConfigureAwait(false);
+                }
+                catch
+                {
+                    _ = read.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+                    throw;
+                }
+            }
+
+            return await read.ConfigureAwait(false);
+        }
+        catch (ZooKeeperException e)
+        {
+            throw Map(e, key);
+        }
+    }
+
+    private async Task<IReadOnlyList<KVPair>?> ListOrNullAsync(string directory, bool consistent, CancellationToken cancellationToken)
+    {
+        var path = Paths.PathOf(directory);
+        if (consistent)
+        {
+            await Client.SyncSharedAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var selfTask = directory.Length == 0 ? Task.FromResult<NodeData?>(null) : Client.TryGetDataAsync(path, cancellationToken);
+        var nodes = new List<(string Path, string Key, NodeData Node, int Depth)>();
+        await CollectAsync(path, directory, 1, nodes, cancellationToken).ConfigureAwait(false);
+        var self = await selfTask.ConfigureAwait(false);
+        var list = new List<KVPair>(nodes.Count);
+        foreach (var n in nodes)
+        {
+            if (n.Node.Data is { } data)
+            {
+                list.Add(new KVPair(n.Key, data, (ulong)n.Node.Stat.Mzxid));
+            }
+        }
+
+        if (list.Count == 0 && (directory.Length == 0 || self is not { Data: not null }))
+        {
+            return null;
+        }
+
+        list.Sort(static (a, b) => string.CompareOrdinal(a.Key, b.Key));
+        return list;
+    }
+
+    /// <summary>Reads every node under <paramref name="path"/> (hidden ones too), children of a node read in parallel.</summary>
+    private async Task CollectAsync(string path, string key, int depth, List<(string Path, string Key, NodeData Node, int Depth)> into, CancellationToken cancellationToken)
+    {
+        List<string> children;
+        try
+        {
+            children = await Client.GetChildrenAsync(path, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
+        {
+            return;
+        }
+
+        var tasks = new List<Task>(children.Count);
+        foreach (var name in children)
+        {
+            if (Paths.IsInternalChild(path, name))
+            {
+                continue;
+            }
+
+            tasks.Add(ReadChildAsync(path == "/" ? "/" + name : path + "/" + name, ZooKeeperPaths.ChildKey(key, name)));
+        }
+
+        await Task.WhenAll(tasks).ConfigureAwait(false);
+
+        async Task ReadChildAsync(string childPath, string childKey)
+        {
+            var node = await Client.TryGetDataAsync(childPath, cancellationToken).ConfigureAwait(false);
+            if (node is null)
+            {
+                return;
+            }
+
+            lock (into)
+            {
+                into.Add((childPath, childKey, node, depth));
+            }
+
+            if (node.Stat.NumChildren > 0)
+            {
+                await CollectAsync(childPath, childKey, depth + 1, into, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Runs the deletes as one multi (several when the tree is too big for one request); false when the tree changed.</summary>
+    private async Task<bool> DeleteInBatchesAsync(List<MultiOp> ops, CancellationToken cancellationToken)
+    {
+        var batches = new List<List<MultiOp>>();
+        var current = new List<MultiOp>();
+        var bytes = 0;
+        foreach (var op in ops)
+        {
+            var size = Encoding.UTF8.GetByteCount(op.Path) + 24;
+            if (current.Count > 0 && bytes + size > JuteMaxBuffer / 2)
+            {
+                batches.Add(current);
+                current = new List<MultiOp>();
+                bytes = 0;
+            }
+
+            current.Add(op);
+            bytes += size;
+        }
+
+        batches.Add(current);
+        foreach (var batch in batches)
+        {
+            var results = await Client.MultiAsync(batch, cancellationToken).ConfigureAwait(false);
+            var error = FirstError(results);
+            if (error is ZooKeeperErrors.NoNode or ZooKeeperErrors.NotEmpty or ZooKeeperErrors.BadVersion)
+            {
+                return false;
+            }
+
+            if (error != ZooKeeperErrors.Ok)
+            {
+                throw new ZooKeeperException(error, batch[0].Path);
+            }
+        }
+
+        return true;
+    }
+
+    private static int FirstError(List<MultiResult> results)
+    {
+        foreach (var r in results)
+        {
+            if (r.Error != ZooKeeperErrors.Ok && r.Error != -2)
+            {
+                return r.Error;
+            }
+        }
+
+        return ZooKeeperErrors.Ok;
+    }
+
+    /// <summary>
+    /// Deletes a key's node at <paramref name="stat"/>'s version (then removes parents left empty), or sets its data to
+    /// null when it has children; true when the node went, false when it stays as a hidden parent, null when it
+    /// changed meanwhile.
+    /// </summary>
+    private async Task<bool?> RemoveAsync(string path, Stat stat, CancellationToken cancellationToken)
+    {
+        if (stat.NumChildren == 0)
+        {
+            // The parent's read is pipelined behind the delete, so it already sees the parent without this child.
+            var parent = ZooKeeperPaths.Parent(path);
+            var delete = Client.DeleteAsync(path, stat.Version, cancellationToken);
+            var parentRead = IsCleanable(parent) ? Client.TryGetDataAsync(parent, cancellationToken) : null;
+            var notEmpty = false;
+            try
+            {
+                await delete.ConfigureAwait(false);
+            }
+            catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NotEmpty)
+            {
+                notEmpty = true;
+            }
+            catch
+            {
+                Observe(parentRead);
+                throw;
+            }
+
+            if (!notEmpty)
+            {
+                await CleanupParentsAsync(parent, cancellationToken, parentRead).ConfigureAwait(false);
+                return true;
+            }
+
+            Observe(parentRead);
+        }
+
+        try
+        {
+            await Client.SetDataAsync(path, null, stat.Version, cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+        catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.BadVersion)
+        {
+            return null;
+        }
+    }
+
+    private static void Observe(Task? task) =>
+        task?.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+
+    private bool IsCleanable(string path) =>
+        Paths.IsInStore(path) && !string.Equals(path, Paths.RootPath, StringComparison.Ordinal) && path != "/";
+
+    /// <summary>Writes a key as a node of <paramref name="kind"/> under <paramref name="condition"/>, replacing a node of another kind.</summary>
+    private async Task<Stat> WriteAsync(string key, ReadOnlyMemory<byte> value, NodeKind kind, Condition condition, ulong expected, CancellationToken cancellationToken)
+    {
+        var path = Paths.PathOf(key);
+        for (var attempt = 0; attempt < MaxAttempts; attempt++)
+        {
+            var node = await Client.TryGetDataAsync(path, cancellationToken).ConfigureAwait(false);
+            if (node is null)
+            {
+                if (condition == Condition.Match)
+                {
+                    throw ZooKeeperErrors.NotFound(key);
+                }
+
+                try
+                {
+                    var create = Client.CreateAsync(path, value, AclFor(path), kind.Mode, kind.TtlMs, cancellationToken);
+                    var mark = kind.Mode == CreateMode.PersistentWithTtl ? MarkTtlAsync(path, cancellationToken) : null;
+                    var created = (await create.ConfigureAwait(false)).Stat;
+                    return mark is null ? created : await mark.ConfigureAwait(false) ?? created;
+                }
+                catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
+                {
+                    await EnsureParentsAsync(key, path, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+                catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NodeExists)
+                {
+                    continue;
+                }
+                catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.Unimplemented && kind.Mode == CreateMode.PersistentWithTtl)
+                {
+                    throw TtlNotSupported(key);
+                }
+            }
+
+            var isKey = node.Data is not null;
+            if (condition == Condition.Create && isKey)
+            {
+                throw ZooKeeperErrors.Exists(key);
+            }
+
+            if (condition == Condition.Match)
+            {
+                if (!isKey)
+                {
+                    throw ZooKeeperErrors.NotFound(key);
+                }
+
+                if ((ulong)node.Stat.Mzxid != expected)
+                {
+                    throw ZooKeeperErrors.Modified(key);
+                }
+            }
+
+            if (kind.Matches(node.Stat, Client.SessionId))
+            {
+                try
+                {
+                    return await Client.SetDataAsync(path, value, node.Stat.Version, cancellationToken).ConfigureAwait(false);
+                }
+                catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.BadVersion)
+                {
+                    if (condition == Condition.Match)
+                    {
+                        throw ZooKeeperErrors.Modified(key);
+                    }
+
+                    continue;
+                }
+                catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
+                {
+                    if (condition == Condition.Match)
+                    {
+                        throw ZooKeeperErrors.NotFound(key);
+                    }
+
+                    continue;
+                }
+            }
+
+            if (node.Stat.NumChildren > 0)
+            {
+                throw new KvException(
+                    KvErrorCode.NotSupported,
+                    $"'{key}' has keys under it, so ZooKeeper cannot turn its node into a {kind.Describe()} node (ephemeral nodes cannot have children; TTL nodes with children outlive their TTL).",
+                    key);
+            }
+
+            var results = await Client.MultiAsync(
+                new MultiOp[]
+                {
+                    new MultiOp.DeleteOp(path, node.Stat.Version),
+                    new MultiOp.CreateOp(path, value, AclFor(path), kind.Mode, kind.TtlMs),
+                },
+                cancellationToken).ConfigureAwait(false);
+            var error = FirstError(results);
+            if (error == ZooKeeperErrors.Ok)
+            {
+                var stat = results[1].Stat ?? (await Client.GetDataAsync(path, cancellationToken).ConfigureAwait(false)).Stat;
+                return kind.Mode == CreateMode.PersistentWithTtl ? await MarkTtlAsync(path, cancellationToken).ConfigureAwait(false) ?? stat : stat;
+            }
+
+            if (error == ZooKeeperErrors.Unimplemented && kind.Mode == CreateMode.PersistentWithTtl)
+            {
+                throw TtlNotSupported(key);
+            }
+
+            if (error is ZooKeeperErrors.BadVersion or ZooKeeperErrors.NoNode or ZooKeeperErrors.NotEmpty)
+            {
+                if (condition == Condition.Match)
+                {
+                    throw error == ZooKeeperErrors.NoNode ? ZooKeeperErrors.NotFound(key) : ZooKeeperErrors.Modified(key);
+                }
+
+                continue;
+            }
+
+            throw new ZooKeeperException(error, path);
+        }
+
+        throw TooBusy(key);
+    }
+
+    /// <summary>Marks a just-created TTL node (ACL version 0 → 1, same ACL); the stat, or null when the node is gone.</summary>
+    private async Task<Stat?> MarkTtlAsync(string path, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await Client.SetAclAsync(path, AclFor(path), 0, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ZooKeeperException e) when (e.Error is ZooKeeperErrors.NoNode or ZooKeeperErrors.BadVersion)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>The node kind of a write; a keep-alive TTL the session cannot honour is NotSupported before anything is sent.</summary>
+    private NodeKind KindOf(WriteOptions options, string key)
+    {
+        if (options.Ttl is not { } ttl)
+        {
+            return new NodeKind(CreateMode.Persistent, 0);
+        }
+
+        if (options.KeepAlive)
+        {
+            EnsureLeaseFits(ttl, "keep-alive TTL", key);
+            return new NodeKind(CreateMode.Ephemeral, 0);
+        }
+
+        var ms = (long)Math.Ceiling(ttl.TotalMilliseconds);
+        if (ms > MaxTtlMs)
+        {
+            throw new ArgumentException($"A ZooKeeper TTL is at most {MaxTtlMs} ms.", nameof(options));
+        }
+
+        return new NodeKind(CreateMode.PersistentWithTtl, ms);
+    }
+
+    private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + "s";
+
+    private static KvException TtlNotSupported(string key) =>
+        new(KvErrorCode.NotSupported, "This ZooKeeper server does not allow TTL nodes; start it with -Dzookeeper.extendedTypesEnabled=true (or use KeepAlive, which needs no TTL nodes).", key);
+
+    private static KvException TooBusy(string key) =>
+        new(KvErrorCode.Unavailable, $"'{key}' kept changing underneath; gave up after {MaxAttempts} attempts.", key);
+
+    private KvException Map(ZooKeeperException e, string key) => ZooKeeperErrors.ToKvException(e.Error, key, e.Message + $" (servers: {Client.Endpoints})");
+
+    private enum Condition
+    {
+        None,
+        Create,
+        Match,
+    }
+
+    private readonly record struct NodeKind(CreateMode Mode, long TtlMs)
+    {
+        public bool Matches(Stat stat, long sessionId) => Mode switch
+        {
+            CreateMode.Persistent => stat.EphemeralOwner == 0 && !stat.IsMarkedTtl,
+            CreateMode.Ephemeral => stat.EphemeralOwner == sessionId && sessionId != 0,
+
+            // The server does not tell a TTL node's TTL: a TTL write always re-creates the node.
+            _ => false,
+        };
+
+        public string Describe() => Mode switch
+        {
+            CreateMode.Ephemeral => "keep-alive (ephemeral)",
+            CreateMode.PersistentWithTtl => "TTL",
+            _ => "permanent",
+        };
+    }
+}

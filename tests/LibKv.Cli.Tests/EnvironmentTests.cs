@@ -1,0 +1,62 @@
+namespace LibKv.Cli.Tests;
+
+/// <summary>Environment variables are process-wide, so these tests run alone, after the parallel ones.</summary>
+[CollectionDefinition(nameof(EnvironmentTests), DisableParallelization = true)]
+public sealed class EnvironmentCollection;
+
+[Collection(nameof(EnvironmentTests))]
+public sealed class EnvironmentTests
+{
+    [Fact]
+    public async Task Backend_and_endpoints_come_from_the_environment_when_not_given()
+    {
+        await using var space = await SharedSpace.OpenAsync();
+        await space.Holder.PutAsync("from-env", "yes"u8.ToArray());
+        using (Variables.Set(("LIBKV_BACKEND", "mock"), ("LIBKV_ENDPOINTS", space.Name)))
+        {
+            var cli = await Cli.RunAsync("get", "from-env");
+
+            Assert.Equal(0, cli.ExitCode);
+            Assert.Equal(["yes"], cli.Out.Lines);
+        }
+    }
+
+    [Fact]
+    public async Task Options_override_the_environment()
+    {
+        using (Variables.Set(("LIBKV_BACKEND", "env-backend"), ("LIBKV_ENDPOINTS", null)))
+        {
+            var fromEnv = await Cli.RunAsync("get", "a");
+            var fromOption = await Cli.RunAsync("get", "a", "--backend", "memory");
+
+            Assert.Contains("unknown backend 'env-backend'", fromEnv.SingleErrorLine(), StringComparison.Ordinal);
+            Assert.Equal(2, fromOption.ExitCode);
+        }
+    }
+
+    private sealed class Variables : IDisposable
+    {
+        private readonly (string Name, string? Value)[] _saved;
+
+        private Variables((string Name, string? Value)[] saved) => _saved = saved;
+
+        public static Variables Set(params (string Name, string? Value)[] values)
+        {
+            var saved = values.Select(v => (v.Name, Environment.GetEnvironmentVariable(v.Name))).ToArray();
+            foreach (var (name, value) in values)
+            {
+                Environment.SetEnvironmentVariable(name, value);
+            }
+
+            return new Variables(saved);
+        }
+
+        public void Dispose()
+        {
+            foreach (var (name, value) in _saved)
+            {
+                Environment.SetEnvironmentVariable(name, value);
+            }
+        }
+    }
+}

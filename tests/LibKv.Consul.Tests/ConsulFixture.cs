@@ -1,0 +1,48 @@
+using LibKv.Conformance;
+using Xunit;
+
+namespace LibKv.Consul.Tests;
+
+/// <summary>Clients of a fresh Root (t/&lt;guid&gt;) on the shared dev agent, created through the factory.</summary>
+public sealed class ConsulFixture : IKvFixture
+{
+    public string Backend => "consul";
+
+    /// <summary>Consul has no waiter queue: a released lock goes to whichever waiter's request lands first.</summary>
+    public bool OrdersLockWaiters => false;
+
+    public async Task<IStore[]> CreateClientsAsync(int count, Action<StoreOptions>? configure = null, CancellationToken cancellationToken = default)
+    {
+        var server = await ConsulServer.Shared;
+        var root = "t/" + Guid.NewGuid().ToString("N");
+        var clients = new IStore[count];
+        for (var i = 0; i < count; i++)
+        {
+            var options = new StoreOptions { Backend = "consul", Endpoints = { server.Endpoint }, Root = root };
+            configure?.Invoke(options);
+            clients[i] = await StoreFactory.Default.CreateAsync(options, cancellationToken);
+        }
+
+        return clients;
+    }
+
+    public async Task ExpireSessionAsync(IStore client)
+    {
+        var server = await ConsulServer.Shared;
+        await server.DestroySessionsAsync(((ConsulStore)client).SessionIds());
+    }
+}
+
+public sealed class ConsulKeyTests(ConsulFixture f) : KeyTests(f), IClassFixture<ConsulFixture>;
+
+public sealed class ConsulBasicOpsTests(ConsulFixture f) : BasicOpsTests(f), IClassFixture<ConsulFixture>;
+
+public sealed class ConsulAtomicTests(ConsulFixture f) : AtomicTests(f), IClassFixture<ConsulFixture>;
+
+public sealed class ConsulTtlTests(ConsulFixture f) : TtlTests(f), IClassFixture<ConsulFixture>;
+
+public sealed class ConsulWatchTests(ConsulFixture f) : WatchTests(f), IClassFixture<ConsulFixture>;
+
+public sealed class ConsulLockTests(ConsulFixture f) : LockTests(f), IClassFixture<ConsulFixture>;
+
+public sealed class ConsulErrorTests(ConsulFixture f) : ErrorTests(f), IClassFixture<ConsulFixture>;

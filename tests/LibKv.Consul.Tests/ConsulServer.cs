@@ -1,0 +1,285 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace LibKv.Consul.Tests;
+
+/// <summary>A Consul agent on free loopback ports: dev mode (in memory) or a one-node server with a data dir.</summary>
+public sealed class ConsulServer : IAsyncDisposable
+{
+    private static readonly Lazy<Task<ConsulServer>> s_shared = new(() => StartAsync(dev: true));
+    private static readonly HttpClient s_http = new() { Timeout = TimeSpan.FromSeconds(10) };
+    private readonly string _dir;
+    private readonly bool _dev;
+    private readonly string? _extraConfig;
+    private readonly int[] _ports;
+    private Process? _process;
+    private Process? _watchdog;
+    private readonly StringBuilder _log = new();
+
+    private ConsulServer(bool dev, string? extraConfig)
+    {
+        _dev = dev;
+        _extraConfig = extraConfig;
+        _dir = Path.Combine(Path.GetTempPath(), "libkv-consul-" + Guid.NewGuid().ToString("N"));
+        _ports = FreePorts(4);
+    }
+
+    /// <summary>The dev agent every test class of this assembly shares; killed when the test process exits.</summary>
+    public static Task<ConsulServer> Shared => s_shared.Value;
+
+    /// <summary>"127.0.0.1:port" of the HTTP API.</summary>
+    public string Endpoint => $"127.0.0.1:{_ports[0]}";
+
+    /// <summary>Starts an agent; <paramref name="extraConfig"/> is appended to its HCL config.</summary>
+    public static async Task<ConsulServer> StartAsync(bool dev, string? extraConfig = null)
+    {
+        var server = new ConsulServer(dev, extraConfig);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Cleanup();
+        await server.StartProcessAsync();
+        return server;
+    }
+
+    /// <summary>A closed loopback port (bound then released).</summary>
+    public static int ClosedPort() => FreePorts(1)[0];
+
+    /// <summary>The consul binary: LIBKV_CONSUL_BIN, else &lt;repo&gt;/.tools/consul/usr/bin/consul (build/install-consul.sh).</summary>
+    public static string Binary()
+    {
+        var env = Environment.GetEnvironmentVariable("LIBKV_CONSUL_BIN");
+        if (!string.IsNullOrEmpty(env))
+        {
+            return File.Exists(env) ? env : throw new InvalidOperationException($"LIBKV_CONSUL_BIN={env} does not exist.");
+        }
+
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "LibKv.sln")))
+            {
+                var path = Path.Combine(dir.FullName, ".tools", "consul", "usr", "bin", "consul");
+                return File.Exists(path) ? path : throw new InvalidOperationException($"Consul is not installed at {path}: run build/install-consul.sh.");
+            }
+        }
+
+        throw new InvalidOperationException("No repository root (LibKv.sln) above " + AppContext.BaseDirectory + "; set LIBKV_CONSUL_BIN.");
+    }
+
+    /// <summary>Kills the agent (its data dir stays, for <see cref="StartProcessAsync"/> again).</summary>
+    public void Kill()
+    {
+        var w = _watchdog;
+        _watchdog = null;
+        try
+        {
+            w?.Kill();
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        w?.Dispose();
+        var p = _process;
+        _process = null;
+        if (p is null)
+        {
+            return;
+        }
+
+        try
+        {
+            if (!p.HasExited)
+            {
+                p.Kill(entireProcessTree: true);
+                p.WaitForExit(10_000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+        }
+
+        p.Dispose();
+    }
+
+    /// <summary>Starts (or restarts) the agent on the same ports and data dir and waits for a leader.</summary>
+    public async Task StartProcessAsync()
+    {
+        Directory.CreateDirectory(_dir);
+        var config = Path.Combine(_dir, "config.hcl");
+        await File.WriteAllTextAsync(config, "session_ttl_min = \"1s\"\n" + (_extraConfig ?? string.Empty));
+        var args = new List<string> { "agent" };
+        if (_dev)
+        {
+            args.Add("-dev");
+        }
+        else
+        {
+            args.AddRange(["-server", "-bootstrap-expect", "1", "-data-dir", Path.Combine(_dir, "data"), "-node", "libkv-test"]);
+        }
+
+        args.AddRange([
+            "-client", "127.0.0.1", "-bind", "127.0.0.1",
+            "-http-port", _ports[0].ToString(), "-dns-port", "-1",
+            "-serf-lan-port", _ports[1].ToString(), "-serf-wan-port", _ports[2].ToString(),
+            "-server-port", _ports[3].ToString(), "-grpc-port", "-1",
+            "-config-file", config,
+        ]);
+        var info = new ProcessStartInfo(Binary())
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        var process = new Process { StartInfo = info };
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        _process = process;
+        _watchdog = StartWatchdog(process.Id);
+
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < until)
+        {
+            if (process.HasExited)
+            {
+                throw new InvalidOperationException("consul exited at start:\n" + LogText());
+            }
+
+            try
+            {
+                var leader = await s_http.GetStringAsync($"http://{Endpoint}/v1/status/leader");
+                if (leader.Trim().Trim('"').Length > 0 && await KvReadyAsync())
+                {
+                    if (_dev)
+                    {
+                        // A dev agent keeps its data in memory and has read its config: nothing on disk is needed
+                        // (the shared agent is only killed at process exit, which may not get to clean up).
+                        Directory.Delete(_dir, recursive: true);
+                    }
+
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+            catch (TaskCanceledException)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+
+        Kill();
+        throw new InvalidOperationException("consul did not elect a leader within 60 s:\n" + LogText());
+    }
+
+    /// <summary>Destroys sessions from outside, as their expiry would.</summary>
+    public async Task DestroySessionsAsync(IEnumerable<string> ids, string? token = null)
+    {
+        foreach (var id in ids)
+        {
+            using var request = new HttpRequestMessage(HttpMethod.Put, $"http://{Endpoint}/v1/session/destroy/{id}");
+            if (token is not null)
+            {
+                request.Headers.Add("X-Consul-Token", token);
+            }
+
+            using var response = await s_http.SendAsync(request);
+            response.EnsureSuccessStatusCode();
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        Cleanup();
+        return ValueTask.CompletedTask;
+    }
+
+    private void Cleanup()
+    {
+        Kill();
+        try
+        {
+            Directory.Delete(_dir, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>Kills the agent if this test process dies without cleaning up (crash, runner kill).</summary>
+    private static Process StartWatchdog(int agentPid)
+    {
+        var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add($"while kill -0 {Environment.ProcessId} 2>/dev/null && kill -0 {agentPid} 2>/dev/null; do sleep 1; done; kill -9 {agentPid} 2>/dev/null");
+        return Process.Start(info)!;
+    }
+
+    private async Task<bool> KvReadyAsync()
+    {
+        // A fresh server answers "No cluster leader" for a moment after electing itself; wait until KV reads work.
+        using var response = await s_http.GetAsync($"http://{Endpoint}/v1/kv/libkv-ready-probe");
+        return response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.OK or HttpStatusCode.Forbidden;
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_log)
+        {
+            if (_log.Length < 200_000)
+            {
+                _log.AppendLine(line);
+            }
+        }
+    }
+
+    private string LogText()
+    {
+        lock (_log)
+        {
+            return _log.ToString();
+        }
+    }
+
+    private static int[] FreePorts(int count)
+    {
+        var listeners = new List<TcpListener>();
+        try
+        {
+            var ports = new int[count];
+            for (var i = 0; i < count; i++)
+            {
+                var l = new TcpListener(IPAddress.Loopback, 0);
+                l.Start();
+                listeners.Add(l);
+                ports[i] = ((IPEndPoint)l.LocalEndpoint).Port;
+            }
+
+            return ports;
+        }
+        finally
+        {
+            foreach (var l in listeners)
+            {
+                l.Stop();
+            }
+        }
+    }
+}

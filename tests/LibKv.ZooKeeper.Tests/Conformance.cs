@@ -1,0 +1,18 @@
+using LibKv.Conformance;
+using Xunit;
+
+namespace LibKv.ZooKeeper.Tests;
+
+public sealed class ZooKeeperKeyTests(ZooKeeperFixture f) : KeyTests(f), IClassFixture<ZooKeeperFixture>;
+
+public sealed class ZooKeeperBasicOpsTests(ZooKeeperFixture f) : BasicOpsTests(f), IClassFixture<ZooKeeperFixture>;
+
+public sealed class ZooKeeperAtomicTests(ZooKeeperFixture f) : AtomicTests(f), IClassFixture<ZooKeeperFixture>;
+
+public sealed class ZooKeeperTtlTests(ZooKeeperFixture f) : TtlTests(f), IClassFixture<ZooKeeperFixture>;
+
+public sealed class ZooKeeperWatchTests(ZooKeeperFixture f) : WatchTests(f), IClassFixture<ZooKeeperFixture>;
+
+public sealed class ZooKeeperLockTests(ZooKeeperFixture f) : LockTests(f), IClassFixture<ZooKeeperFixture>;
+
+public sealed class ZooKeeperErrorTests(ZooKeeperFixture f) : ErrorTests(f), IClassFixture<ZooKeeperFixture>;
