@@ -57,7 +57,9 @@ internal sealed class EtcdConnection : IDisposable
     {
         cancellationToken.ThrowIfCancellationRequested();
         using var timeout = new CancellationTokenSource(RequestTimeout);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+
+        // Only link when the caller's token can fire: one registration less on the hot path.
+        using var linked = cancellationToken.CanBeCanceled ? CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token) : timeout;
         var attempts = 0;
         var reauthenticated = false;
         var backoff = TimeSpan.FromMilliseconds(50);
