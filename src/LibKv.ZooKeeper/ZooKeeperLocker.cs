@@ -70,6 +70,7 @@ internal sealed class ZooKeeperLocker : LockerBase
         }
 
         state.Dispose();
+        using var call = _store.StartCall(ref cancellationToken);
         try
         {
             if (LockOptions.DeleteOnUnlock)
@@ -95,6 +96,10 @@ internal sealed class ZooKeeperLocker : LockerBase
             catch (ZooKeeperException e)
             {
                 throw ZooKeeperErrors.ToKvException(e.Error, Key);
+            }
+            catch (OperationCanceledException e) when (call.TimedOut)
+            {
+                throw _store.CallTimedOut(Key, e);
             }
         }
     }

@@ -104,6 +104,7 @@ public sealed class ZooKeeperStore : KvStoreBase
     /// <inheritdoc />
     protected override async ValueTask PutCoreAsync(string key, ReadOnlyMemory<byte> value, WriteOptions options, CancellationToken cancellationToken)
     {
+        using var call = StartCall(ref cancellationToken);
         try
         {
             var kind = KindOf(options, key);
@@ -151,25 +152,46 @@ public sealed class ZooKeeperStore : KvStoreBase
         {
             throw Map(e, key);
         }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(key, e);
+        }
     }
 
     /// <inheritdoc />
     protected override async ValueTask<KVPair> GetCoreAsync(string key, ReadOptions options, CancellationToken cancellationToken)
     {
-        var node = await ReadAsync(key, options.Consistent, cancellationToken).ConfigureAwait(false);
-        return node is { Data: { } data } ? new KVPair(key, data, (ulong)node.Stat.Mzxid) : throw ZooKeeperErrors.NotFound(key);
+        using var call = StartCall(ref cancellationToken);
+        try
+        {
+            var node = await ReadAsync(key, options.Consistent, cancellationToken).ConfigureAwait(false);
+            return node is { Data: { } data } ? new KVPair(key, data, (ulong)node.Stat.Mzxid) : throw ZooKeeperErrors.NotFound(key);
+        }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(key, e);
+        }
     }
 
     /// <inheritdoc />
     protected override async ValueTask<bool> ExistsCoreAsync(string key, ReadOptions options, CancellationToken cancellationToken)
     {
-        var node = await ReadAsync(key, options.Consistent, cancellationToken).ConfigureAwait(false);
-        return node is { Data: not null };
+        using var call = StartCall(ref cancellationToken);
+        try
+        {
+            var node = await ReadAsync(key, options.Consistent, cancellationToken).ConfigureAwait(false);
+            return node is { Data: not null };
+        }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(key, e);
+        }
     }
 
     /// <inheritdoc />
     protected override async ValueTask DeleteCoreAsync(string key, CancellationToken cancellationToken)
     {
+        using var call = StartCall(ref cancellationToken);
         try
         {
             var path = Paths.PathOf(key);
@@ -200,11 +222,16 @@ public sealed class ZooKeeperStore : KvStoreBase
         {
             throw Map(e, key);
         }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(key, e);
+        }
     }
 
     /// <inheritdoc />
     protected override async ValueTask<IReadOnlyList<KVPair>> ListCoreAsync(string directory, ReadOptions options, CancellationToken cancellationToken)
     {
+        using var call = StartCall(ref cancellationToken);
         try
         {
             var list = await ListOrNullAsync(directory, options.Consistent, cancellationToken).ConfigureAwait(false);
@@ -214,11 +241,16 @@ public sealed class ZooKeeperStore : KvStoreBase
         {
             throw Map(e, directory);
         }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(directory, e);
+        }
     }
 
     /// <inheritdoc />
     protected override async ValueTask DeleteTreeCoreAsync(string directory, CancellationToken cancellationToken)
     {
+        using var call = StartCall(ref cancellationToken);
         try
         {
             var path = Paths.PathOf(directory);
@@ -256,11 +288,16 @@ public sealed class ZooKeeperStore : KvStoreBase
         {
             throw Map(e, directory);
         }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(directory, e);
+        }
     }
 
     /// <inheritdoc />
     protected override async ValueTask<KVPair> AtomicPutCoreAsync(string key, ReadOnlyMemory<byte> value, KVPair? previous, WriteOptions options, CancellationToken cancellationToken)
     {
+        using var call = StartCall(ref cancellationToken);
         try
         {
             var stat = await WriteAsync(key, value, KindOf(options, key), previous is null ? Condition.Create : Condition.Match, previous?.LastIndex ?? 0, cancellationToken).ConfigureAwait(false);
@@ -270,11 +307,16 @@ public sealed class ZooKeeperStore : KvStoreBase
         {
             throw Map(e, key);
         }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(key, e);
+        }
     }
 
     /// <inheritdoc />
     protected override async ValueTask AtomicDeleteCoreAsync(string key, KVPair previous, CancellationToken cancellationToken)
     {
+        using var call = StartCall(ref cancellationToken);
         try
         {
             var path = Paths.PathOf(key);
@@ -301,6 +343,10 @@ public sealed class ZooKeeperStore : KvStoreBase
         catch (ZooKeeperException e)
         {
             throw Map(e, key);
+        }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(key, e);
         }
     }
 
@@ -851,6 +897,18 @@ public sealed class ZooKeeperStore : KvStoreBase
 
     private static KvException TtlNotSupported(string key) =>
         new(KvErrorCode.NotSupported, "This ZooKeeper server does not allow TTL nodes; start it with -Dzookeeper.extendedTypesEnabled=true (or use KeepAlive, which needs no TTL nodes).", key);
+
+    /// <summary>Starts a call bounded by RequestTimeout as a whole; <paramref name="cancellationToken"/> becomes the call's token.</summary>
+    internal CallDeadline StartCall(ref CancellationToken cancellationToken)
+    {
+        var call = new CallDeadline(Options.RequestTimeout, Time, cancellationToken);
+        cancellationToken = call.Token;
+        return call;
+    }
+
+    /// <summary>The transient Unavailable of a call that ran out of its RequestTimeout.</summary>
+    internal KvException CallTimedOut(string key, Exception inner) =>
+        new(KvErrorCode.Unavailable, $"ZooKeeper at {Client.Endpoints} did not complete the call on '{key}' within the request timeout of {Options.RequestTimeout.TotalMilliseconds:0} ms.", key, inner);
 
     private static KvException TooBusy(string key) =>
         new(KvErrorCode.Unavailable, $"'{key}' kept changing underneath; gave up after {MaxAttempts} attempts.", key);

@@ -227,6 +227,57 @@ public sealed class ZooKeeperSpecificTests
     }
 
     [Fact]
+    public async Task A_call_with_an_already_cancelled_token_sends_nothing()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var store = await OpenAsync(server.Endpoint, NewRoot());
+        await store.PutAsync("k", Bytes("a"));
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await store.PutAsync("k", Bytes("b"), null, cancelled.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await store.PutAsync("new", Bytes("b"), null, cancelled.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await store.DeleteAsync("k", cancelled.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await store.DeleteTreeAsync("k", cancelled.Token));
+        await using var locker = store.NewLock("job");
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await locker.LockAsync(cancelled.Token));
+
+        Assert.Equal("a", Text((await store.GetAsync("k")).Value));
+        Assert.False(await store.ExistsAsync("new"));
+        Assert.Null(await store.Client.ExistsAsync(store.Paths.LockDirOf("job"), CancellationToken.None));
+    }
+
+    [Fact]
+    public async Task A_call_of_several_requests_is_bounded_by_the_request_timeout_as_a_whole()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var proxy = new TcpProxy(server.Port);
+        await using var store = await OpenAsync(proxy.Endpoint, NewRoot(), o =>
+        {
+            o.SessionTimeout = TimeSpan.FromSeconds(20);
+            o.RequestTimeout = TimeSpan.FromSeconds(1);
+        });
+        await store.PutAsync("a/b/c/d/e", Bytes("v"));
+
+        // Every request is answered within the timeout, but a call of several requests in sequence is not.
+        proxy.ReplyDelay = TimeSpan.FromMilliseconds(400);
+        foreach (var call in new Func<Task>[]
+        {
+            () => store.PutAsync("x/y/z", Bytes("v")).AsTask(),
+            () => store.ListAsync("").AsTask(),
+        })
+        {
+            var failed = await Assert.ThrowsAsync<KvException>(() => call().WaitAsync(Deadline));
+            Assert.Equal(KvErrorCode.Unavailable, failed.Code);
+            Assert.True(failed.IsTransient);
+            Assert.Contains(proxy.Endpoint, failed.Message, StringComparison.Ordinal);
+        }
+
+        proxy.ReplyDelay = TimeSpan.Zero;
+        Assert.Equal(new[] { "a/b/c/d/e" }, (await store.ListAsync("a")).Select(p => p.Key));
+    }
+
+    [Fact]
     public async Task A_watch_resumes_after_a_partition_and_delivers_the_change_made_meanwhile()
     {
         var server = await ZooKeeperServer.Shared;

@@ -112,6 +112,8 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
     /// <summary>Sends one request and awaits its reply, within the request timeout; ZooKeeperException for a server error.</summary>
     public async Task<T> SendAsync<T>(int opCode, string path, Action<JuteWriter>? body, ReplyParser<T> parser, CancellationToken cancellationToken)
     {
+        // A cancelled call sends nothing.
+        cancellationToken.ThrowIfCancellationRequested();
         var started = _time.GetTimestamp();
         var connection = Volatile.Read(ref _current) ?? await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
         var (pending, _) = Enqueue(connection, opCode, path, body, parser);
@@ -125,6 +127,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
     /// </summary>
     public async Task SyncSharedAsync(CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var started = _time.GetTimestamp();
         var connection = Volatile.Read(ref _current) ?? await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
         var shared = Volatile.Read(ref _sharedSync);
