@@ -240,42 +240,56 @@ internal sealed class ZooKeeperLocker : LockerBase
         }
     }
 
-    private async Task DeleteNodeQuietlyAsync(string path)
-    {
-        for (var attempt = 0; attempt < 3; attempt++)
-        {
-            try
-            {
-                await Client.DeleteAsync(path, -1, CancellationToken.None).ConfigureAwait(false);
-                return;
-            }
-            catch (ZooKeeperException)
-            {
-                return;
-            }
-            catch (KvException e) when (e.Code == KvErrorCode.Unavailable)
-            {
-                if (_store.ClosingToken.IsCancellationRequested)
-                {
-                    return;
-                }
-            }
-        }
-    }
+    /// <summary>
+    /// Deletes a lock node of ours, retrying through connection loss for as long as its session may live (an orphan of
+    /// a live session would block the lock for good); stops when the session changes or the store closes.
+    /// </summary>
+    private Task DeleteNodeQuietlyAsync(string path) =>
+        RetryWhileSessionLivesAsync(async () => await Client.DeleteAsync(path, -1, CancellationToken.None).ConfigureAwait(false));
 
-    private async Task RemoveByMarkerAsync(string dir, string marker)
-    {
-        try
+    /// <summary>Removes the node whose create reply was lost (found by its marker), retrying like <see cref="DeleteNodeQuietlyAsync"/>.</summary>
+    private Task RemoveByMarkerAsync(string dir, string marker) =>
+        RetryWhileSessionLivesAsync(async () =>
         {
             var children = await Client.GetChildrenAsync(dir, CancellationToken.None).ConfigureAwait(false);
             foreach (var c in children.Where(c => c.StartsWith(marker, StringComparison.Ordinal)))
             {
                 await DeleteNodeQuietlyAsync(dir + "/" + c).ConfigureAwait(false);
             }
-        }
-        catch (Exception e) when (e is KvException or ZooKeeperException)
+        });
+
+    private async Task RetryWhileSessionLivesAsync(Func<Task> cleanup)
+    {
+        var sessionId = Client.SessionId;
+        var closing = _store.ClosingToken;
+        while (!closing.IsCancellationRequested && Client.SessionId == sessionId)
         {
-            // Its session ends it at worst.
+            try
+            {
+                await cleanup().ConfigureAwait(false);
+                return;
+            }
+            catch (ZooKeeperException)
+            {
+                // NoNode: nothing left to remove.
+                return;
+            }
+            catch (KvException e) when (e.Code == KvErrorCode.Unavailable)
+            {
+                try
+                {
+                    await Task.Delay(TimeSpan.FromMilliseconds(200), _store.Clock, closing).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+            catch (KvException e)
+            {
+                Log.BackgroundFailed(_store.Logger, Key, e.Message);
+                return;
+            }
         }
     }
 

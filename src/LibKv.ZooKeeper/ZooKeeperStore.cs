@@ -79,7 +79,8 @@ public sealed class ZooKeeperStore : KvStoreBase
 
     internal TimeProvider Clock => Time;
 
-    internal CancellationToken ClosingToken => Closing;
+    /// <summary>Cancelled once the store closes; safe to read after disposal.</summary>
+    internal CancellationToken ClosingToken => IsDisposed ? new CancellationToken(canceled: true) : Closing;
 
     /// <summary>Creates a store and waits until a server of <see cref="StoreOptions.Endpoints"/> has opened a session.</summary>
     public static async ValueTask<ZooKeeperStore> ConnectAsync(StoreOptions options, CancellationToken cancellationToken = default)

@@ -278,6 +278,38 @@ public sealed class ZooKeeperSpecificTests
     }
 
     [Fact]
+    public async Task A_lock_node_whose_create_reply_was_lost_is_removed_once_the_connection_recovers()
+    {
+        var server = await ZooKeeperServer.Shared;
+        var root = NewRoot();
+        await using var proxy = new TcpProxy(server.Port);
+        await using var slow = await OpenAsync(proxy.Endpoint, root, o =>
+        {
+            o.SessionTimeout = TimeSpan.FromSeconds(20);
+            o.RequestTimeout = TimeSpan.FromSeconds(1);
+        });
+        await using var other = await OpenAsync(server.Endpoint, root);
+        await using var holder = other.NewLock("job");
+        await holder.LockAsync();
+        var dir = other.Paths.LockDirOf("job");
+
+        // The create reaches the server but its reply (and the cleanup's first reply, queued behind it) come too late;
+        // the session lives on, so an orphan node would block the lock for good.
+        proxy.ReplyDelay = TimeSpan.FromSeconds(3);
+        await using var waiter = slow.NewLock("job");
+        var failed = await Assert.ThrowsAsync<KvException>(async () => await waiter.LockAsync().AsTask().WaitAsync(Deadline));
+        Assert.Equal(KvErrorCode.Unavailable, failed.Code);
+        await Eventually(async () => (await other.Client.GetChildrenAsync(dir, CancellationToken.None)).Count == 2, "the waiter's node to exist");
+        proxy.ReplyDelay = TimeSpan.Zero;
+
+        await Eventually(async () => (await other.Client.GetChildrenAsync(dir, CancellationToken.None)).Count == 1, "the orphan node to be removed");
+        Assert.True(slow.Client.IsConnected);
+        await holder.UnlockAsync();
+        await using var next = other.NewLock("job");
+        Assert.True(await next.TryLockAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
     public async Task A_watch_resumes_after_a_partition_and_delivers_the_change_made_meanwhile()
     {
         var server = await ZooKeeperServer.Shared;
