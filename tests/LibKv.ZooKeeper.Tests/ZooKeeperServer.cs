@@ -64,7 +64,7 @@ public sealed class ZooKeeperServer : IAsyncDisposable
             "clientPortAddress=127.0.0.1",
             "maxClientCnxns=0",
             "admin.enableServer=false",
-            "4lw.commands.whitelist=ruok,srvr",
+            "4lw.commands.whitelist=ruok,srvr,wchp",
             "forceSync=no",
             string.Empty));
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -213,6 +213,17 @@ public sealed class ZooKeeperServer : IAsyncDisposable
     {
         var stat = File.ReadAllText("/proc/self/stat");
         return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19];
+    }
+
+    /// <summary>The answer to a four-letter command (e.g. "wchp": watches by path).</summary>
+    public async Task<string> FourLetterAsync(string command)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(command));
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        return await reader.ReadToEndAsync();
     }
 
     private async Task<bool> AnswersAsync()

@@ -310,6 +310,28 @@ public sealed class ZooKeeperSpecificTests
     }
 
     [Fact]
+    public async Task Disposing_a_subscription_removes_its_server_side_watch()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var store = await OpenAsync(server.Endpoint, NewRoot());
+        await store.PutAsync("k", Bytes("v"));
+        string[] paths = [store.Paths.PathOf("k"), store.Paths.PathOf("d")];
+        async Task<int> WatchedAsync()
+        {
+            var lines = (await server.FourLetterAsync("wchp")).Split('\n', StringSplitOptions.TrimEntries);
+            return paths.Count(p => lines.Contains(p));
+        }
+
+        var watch = store.Watch("k").Subscribe(_ => { });
+        var tree = store.WatchTree("d").Subscribe(_ => { });
+        await Eventually(async () => await WatchedAsync() == 2, "both watches on the server");
+
+        watch.Dispose();
+        tree.Dispose();
+        await Eventually(async () => await WatchedAsync() == 0, "both watches removed from the server");
+    }
+
+    [Fact]
     public async Task A_watch_resumes_after_a_partition_and_delivers_the_change_made_meanwhile()
     {
         var server = await ZooKeeperServer.Shared;
