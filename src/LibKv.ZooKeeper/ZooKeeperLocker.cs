@@ -258,37 +258,45 @@ internal sealed class ZooKeeperLocker : LockerBase
             }
         });
 
-    private async Task RetryWhileSessionLivesAsync(Func<Task> cleanup)
+    /// <summary>Runs <paramref name="cleanup"/>, retried in the background; the task completes after the first attempt (bounded by RequestTimeout).</summary>
+    private Task RetryWhileSessionLivesAsync(Func<Task> cleanup)
     {
-        var sessionId = Client.SessionId;
-        var closing = _store.ClosingToken;
-        while (!closing.IsCancellationRequested && Client.SessionId == sessionId)
+        var firstAttempt = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _ = LoopAsync();
+        return firstAttempt.Task;
+
+        async Task LoopAsync()
         {
+            var sessionId = Client.SessionId;
+            var closing = _store.ClosingToken;
             try
             {
-                await cleanup().ConfigureAwait(false);
-                return;
-            }
-            catch (ZooKeeperException)
-            {
-                // NoNode: nothing left to remove.
-                return;
-            }
-            catch (KvException e) when (e.Code == KvErrorCode.Unavailable)
-            {
-                try
+                while (!closing.IsCancellationRequested && Client.SessionId == sessionId)
                 {
-                    await Task.Delay(TimeSpan.FromMilliseconds(200), _store.Clock, closing).ConfigureAwait(false);
-                }
-                catch (OperationCanceledException)
-                {
-                    return;
+                    try
+                    {
+                        await cleanup().ConfigureAwait(false);
+                        return;
+                    }
+                    catch (ZooKeeperException)
+                    {
+                        // NoNode: nothing left to remove.
+                        return;
+                    }
+                    catch (KvException e) when (e.Code == KvErrorCode.Unavailable)
+                    {
+                        firstAttempt.TrySetResult();
+                        await Task.Delay(TimeSpan.FromMilliseconds(200), _store.Clock, closing).ConfigureAwait(false);
+                    }
                 }
             }
-            catch (KvException e)
+            catch (Exception e) when (e is KvException or OperationCanceledException)
             {
                 Log.BackgroundFailed(_store.Logger, Key, e.Message);
-                return;
+            }
+            finally
+            {
+                firstAttempt.TrySetResult();
             }
         }
     }

@@ -298,20 +298,18 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
 
         await _disposing.CancelAsync().ConfigureAwait(false);
         ZooKeeperConnection? connection;
+        CancellationTokenSource session;
         lock (_gate)
         {
             connection = _current;
             _current = null;
             _suspectTimer?.Dispose();
             _connected.TrySetException(new ObjectDisposedException(nameof(ZooKeeperClient)));
-            try
-            {
-                _sessionCts.Cancel();
-            }
-            catch (AggregateException)
-            {
-            }
+            session = _sessionCts;
         }
+
+        // Outside the gate: the session token's callbacks (lost locks) reach user code.
+        CancelQuietly(session);
 
         connection?.Abort(new ObjectDisposedException(nameof(ZooKeeperClient)));
         try
