@@ -97,9 +97,16 @@ internal sealed class ZooKeeperLocker : LockerBase
             {
                 throw ZooKeeperErrors.ToKvException(e.Error, Key);
             }
-            catch (OperationCanceledException e) when (call.TimedOut)
+            catch (Exception e) when (e is KvException or OperationCanceledException)
             {
-                throw _store.CallTimedOut(Key, e);
+                // The hold is over either way: the node must not outlive it in a session that reconnects.
+                _ = DeleteNodeQuietlyAsync(state.Path);
+                if (e is OperationCanceledException && call.TimedOut)
+                {
+                    throw _store.CallTimedOut(Key, e);
+                }
+
+                throw;
             }
         }
     }

@@ -310,6 +310,34 @@ public sealed class ZooKeeperSpecificTests
     }
 
     [Fact]
+    public async Task An_unlock_that_fails_during_a_partition_still_frees_the_lock_once_the_session_reconnects()
+    {
+        var server = await ZooKeeperServer.Shared;
+        var root = NewRoot();
+        await using var proxy = new TcpProxy(server.Port);
+        await using var cut = await OpenAsync(proxy.Endpoint, root, o =>
+        {
+            o.SessionTimeout = TimeSpan.FromSeconds(30);
+            o.RequestTimeout = TimeSpan.FromSeconds(1);
+        });
+        await using var other = await OpenAsync(server.Endpoint, root);
+        await using var holder = cut.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(20) });
+        await holder.LockAsync();
+        var session = cut.Client.SessionId;
+
+        proxy.Block();
+        var failed = await Assert.ThrowsAsync<KvException>(async () => await holder.UnlockAsync().AsTask().WaitAsync(Deadline));
+        Assert.Equal(KvErrorCode.Unavailable, failed.Code);
+        Assert.False(holder.IsHeld);
+        proxy.Unblock();
+
+        // The session survives the partition, so only the client can remove its lock node.
+        await using var next = other.NewLock("job");
+        Assert.True(await next.TryLockAsync(TimeSpan.FromSeconds(15)));
+        Assert.Equal(session, cut.Client.SessionId);
+    }
+
+    [Fact]
     public async Task Disposing_a_subscription_removes_its_server_side_watch()
     {
         var server = await ZooKeeperServer.Shared;
