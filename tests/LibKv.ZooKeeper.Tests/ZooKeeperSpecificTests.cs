@@ -338,6 +338,32 @@ public sealed class ZooKeeperSpecificTests
     }
 
     [Fact]
+    public async Task A_watch_survives_session_expiry_and_delivers_the_change_made_meanwhile()
+    {
+        var server = await ZooKeeperServer.Shared;
+        var root = NewRoot();
+        await using var proxy = new TcpProxy(server.Port);
+        await using var watcher = await OpenAsync(proxy.Endpoint, root, o => o.SessionTimeout = TimeSpan.FromSeconds(1));
+        await using var writer = await OpenAsync(server.Endpoint, root);
+        await writer.PutAsync("k", Bytes("1"));
+        await watcher.PutAsync("alive", Bytes("x"), new WriteOptions { Ttl = TimeSpan.FromSeconds(1), KeepAlive = true });
+        using var recorder = new Recorder<KVPair?>(watcher.Watch("k"));
+        await recorder.WaitForLast(p => p is not null && Text(p.Value) == "1", "the first value");
+        var session = watcher.Client.SessionId;
+
+        proxy.Block();
+        await writer.PutAsync("k", Bytes("2"));
+        await Eventually(async () => !await writer.ExistsAsync("alive"), "the server to expire the cut-off session");
+        proxy.Unblock();
+
+        await recorder.WaitForLast(p => p is not null && Text(p.Value) == "2", "the change made while the session expired");
+        Assert.NotEqual(session, watcher.Client.SessionId);
+        await writer.PutAsync("k", Bytes("3"));
+        await recorder.WaitForLast(p => p is not null && Text(p.Value) == "3", "a change in the new session");
+        Assert.Null(recorder.Error);
+    }
+
+    [Fact]
     public async Task Disposing_a_subscription_removes_its_server_side_watch()
     {
         var server = await ZooKeeperServer.Shared;
