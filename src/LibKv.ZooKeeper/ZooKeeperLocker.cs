@@ -70,6 +70,13 @@ internal sealed class ZooKeeperLocker : LockerBase
         }
 
         state.Dispose();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            // The hold has ended already: its node goes in the background, so nothing blocks the lock.
+            _ = DeleteNodeQuietlyAsync(state.Path);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
         using var call = _store.StartCall(ref cancellationToken);
         try
         {

@@ -245,6 +245,13 @@ public sealed class ZooKeeperSpecificTests
         Assert.Equal("a", Text((await store.GetAsync("k")).Value));
         Assert.False(await store.ExistsAsync("new"));
         Assert.Null(await store.Client.ExistsAsync(store.Paths.LockDirOf("job"), CancellationToken.None));
+
+        // An unlock cancelled before it starts still ends the hold, and must not leave its node blocking the lock.
+        await locker.LockAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await locker.UnlockAsync(cancelled.Token));
+        Assert.False(locker.IsHeld);
+        await using var next = store.NewLock("job");
+        Assert.True(await next.TryLockAsync(TimeSpan.FromSeconds(10)));
     }
 
     [Fact]
