@@ -6,6 +6,9 @@ namespace LibKv.ZooKeeper;
 /// </summary>
 internal sealed class CallDeadline : IDisposable
 {
+    /// <summary>The longest timeout timers accept; a longer RequestTimeout is clamped to it (about 24 days).</summary>
+    public static readonly TimeSpan MaxTimeout = TimeSpan.FromMilliseconds(int.MaxValue);
+
     private readonly CancellationTokenSource _cts;
     private readonly CancellationToken _caller;
     private readonly CancellationTokenRegistration _registration;
@@ -14,12 +17,15 @@ internal sealed class CallDeadline : IDisposable
     {
         caller.ThrowIfCancellationRequested();
         _caller = caller;
-        _cts = new CancellationTokenSource(timeout, time);
+        _cts = new CancellationTokenSource(Clamp(timeout), time);
         if (caller.CanBeCanceled)
         {
             _registration = caller.UnsafeRegister(static s => ((CancellationTokenSource)s!).Cancel(), _cts);
         }
     }
+
+    /// <summary>Clamps a timeout to what timers accept.</summary>
+    public static TimeSpan Clamp(TimeSpan timeout) => timeout > MaxTimeout ? MaxTimeout : timeout;
 
     /// <summary>Cancelled by the caller's token or when the call's time is up.</summary>
     public CancellationToken Token => _cts.Token;

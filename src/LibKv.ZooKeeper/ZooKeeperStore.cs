@@ -60,8 +60,8 @@ public sealed class ZooKeeperStore : KvStoreBase
             {
                 Hosts = hosts,
                 SessionTimeout = Options.SessionTimeout,
-                ConnectionTimeout = Options.ConnectionTimeout,
-                RequestTimeout = Options.RequestTimeout,
+                ConnectionTimeout = CallDeadline.Clamp(Options.ConnectionTimeout),
+                RequestTimeout = CallDeadline.Clamp(Options.RequestTimeout),
                 Auth = auth,
                 Time = Time,
             },

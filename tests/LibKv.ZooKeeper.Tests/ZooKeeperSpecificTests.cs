@@ -255,6 +255,19 @@ public sealed class ZooKeeperSpecificTests
     }
 
     [Fact]
+    public async Task A_request_timeout_beyond_what_timers_take_is_clamped()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var store = await OpenAsync(server.Endpoint, NewRoot(), o =>
+        {
+            o.RequestTimeout = TimeSpan.MaxValue;
+            o.ConnectionTimeout = TimeSpan.MaxValue;
+        });
+        await store.PutAsync("a/b", Bytes("v"));
+        Assert.Equal("v", Text((await store.GetAsync("a/b")).Value));
+    }
+
+    [Fact]
     public async Task A_call_of_several_requests_is_bounded_by_the_request_timeout_as_a_whole()
     {
         var server = await ZooKeeperServer.Shared;
