@@ -32,6 +32,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
     private int _xid;
     private int _authError;
     private bool _readOnly;
+    private bool _closingSession;
     private SharedSync? _sharedSync;
     private string _lastError = "not connected yet";
 
@@ -189,6 +190,10 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         {
             throw Unavailable("the client is closed", e);
         }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or IndexOutOfRangeException or EndOfStreamException)
+        {
+            throw Unavailable($"a malformed reply ({e.Message})", e);
+        }
     }
 
     public Task<(string Path, Stat Stat)> CreateAsync(string path, ReadOnlyMemory<byte>? data, IReadOnlyList<Acl> acls, CreateMode mode, long ttlMs, CancellationToken ct)
@@ -283,6 +288,8 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
             return;
         }
 
+        // From here on a dropped connection is not reconnected: the server closes it after closeSession.
+        Volatile.Write(ref _closingSession, true);
         if (Volatile.Read(ref _current) is not null)
         {
             try
@@ -551,7 +558,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
                 }
             }
 
-            if (_disposing.IsCancellationRequested)
+            if (_disposing.IsCancellationRequested || Volatile.Read(ref _closingSession))
             {
                 return;
             }
