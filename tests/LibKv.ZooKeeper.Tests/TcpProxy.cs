@@ -39,6 +39,9 @@ public sealed class TcpProxy : IAsyncDisposable
 
     public void Unblock() => _blocked = false;
 
+    /// <summary>Accepts new connections but never forwards them: a host that does not answer.</summary>
+    public bool Silent { get; set; }
+
     /// <summary>Delay added before each chunk of replies (server to client) is forwarded: a slow network.</summary>
     public TimeSpan ReplyDelay { get; set; }
 
@@ -67,6 +70,16 @@ public sealed class TcpProxy : IAsyncDisposable
             if (_blocked)
             {
                 client.Dispose();
+                continue;
+            }
+
+            if (Silent)
+            {
+                lock (_pairs)
+                {
+                    _pairs.Add((client, new TcpClient()));
+                }
+
                 continue;
             }
 

@@ -475,6 +475,30 @@ public sealed class ZooKeeperSpecificTests
     }
 
     [Fact]
+    public async Task A_host_that_does_not_answer_cannot_use_up_the_session_before_the_next_host_is_tried()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var first = new TcpProxy(server.Port);
+        await using var silent = new TcpProxy(server.Port) { Silent = true };
+        await using var third = new TcpProxy(server.Port);
+        await using var store = await OpenAsync($"{first.Endpoint},{silent.Endpoint},{third.Endpoint}", NewRoot(), o =>
+        {
+            o.SessionTimeout = TimeSpan.FromSeconds(3);
+            o.ConnectionTimeout = TimeSpan.FromSeconds(10);
+        });
+        await using var locker = store.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(2) });
+        var lost = await locker.LockAsync();
+        var session = store.Client.SessionId;
+
+        first.Block();
+        await Eventually(() => Task.FromResult(!store.Client.IsConnected), "the cut to be noticed");
+        await Eventually(() => Task.FromResult(store.Client.IsConnected), "the store to reconnect through the third host");
+        Assert.Equal(session, store.Client.SessionId);
+        Assert.False(lost.IsCancellationRequested);
+        Assert.True(locker.IsHeld);
+    }
+
+    [Fact]
     public async Task When_its_host_goes_the_session_moves_to_the_next_host_of_the_list()
     {
         var server = await ZooKeeperServer.Shared;

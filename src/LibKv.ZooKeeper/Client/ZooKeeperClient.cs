@@ -92,7 +92,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         {
             try
             {
-                var connection = await ConnectAsync(host, cancellationToken).ConfigureAwait(false);
+                var connection = await ConnectAsync(host, _options.ConnectionTimeout, cancellationToken).ConfigureAwait(false);
                 Publish(connection);
                 _loop = Task.Run(() => RunAsync(connection));
                 return;
@@ -368,10 +368,10 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         }
     }
 
-    private async Task<ZooKeeperConnection> ConnectAsync((string Host, int Port) host, CancellationToken cancellationToken)
+    private async Task<ZooKeeperConnection> ConnectAsync((string Host, int Port) host, TimeSpan connectTimeout, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
-        timeout.CancelAfter(_options.ConnectionTimeout);
+        timeout.CancelAfter(connectTimeout);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         var endpoint = $"{host.Host}:{host.Port}";
         ZooKeeperConnection? connection = null;
@@ -454,7 +454,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
             Log.ConnectFailed(_logger, endpoint, e.Message);
             if (e is OperationCanceledException && !cancellationToken.IsCancellationRequested && !_disposing.IsCancellationRequested)
             {
-                throw new TimeoutException($"Connecting to {endpoint} timed out after {_options.ConnectionTimeout.TotalMilliseconds:0} ms.", e);
+                throw new TimeoutException($"Connecting to {endpoint} timed out after {connectTimeout.TotalMilliseconds:0} ms.", e);
             }
 
             throw;
@@ -576,7 +576,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
                 var host = _options.Hosts[index++ % _options.Hosts.Count];
                 try
                 {
-                    connection = await ConnectAsync(host, _disposing.Token).ConfigureAwait(false);
+                    connection = await ConnectAsync(host, ReconnectTimeout(), _disposing.Token).ConfigureAwait(false);
                     Publish(connection);
                     failures = 0;
                     index--;
@@ -608,6 +608,16 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// A reconnect attempt gets at most its share of the session timeout, as in ZooKeeper's own client, so a host that
+    /// does not answer (dropped packets) cannot use up the session before the next host of the list is tried.
+    /// </summary>
+    private TimeSpan ReconnectTimeout()
+    {
+        var share = NegotiatedTimeout / _options.Hosts.Count;
+        return share > TimeSpan.Zero && share < _options.ConnectionTimeout ? share : _options.ConnectionTimeout;
     }
 
     private void StartSuspectTimer()
