@@ -751,7 +751,7 @@ public sealed class ZooKeeperStore : KvStoreBase
                 try
                 {
                     var create = Client.CreateAsync(path, value, AclFor(path), kind.Mode, kind.TtlMs, cancellationToken);
-                    var mark = kind.Mode == CreateMode.PersistentWithTtl ? MarkTtlAsync(path, cancellationToken) : null;
+                    var mark = kind.Mode == CreateMode.PersistentWithTtl && !create.IsCanceled ? MarkTtlAsync(path, cancellationToken) : null;
                     var created = (await create.ConfigureAwait(false)).Stat;
                     return mark is null ? created : await mark.ConfigureAwait(false) ?? created;
                 }
@@ -861,13 +861,21 @@ public sealed class ZooKeeperStore : KvStoreBase
     /// <summary>Marks a just-created TTL node (ACL version 0 → 1, same ACL); the stat, or null when the node is gone.</summary>
     private async Task<Stat?> MarkTtlAsync(string path, CancellationToken cancellationToken)
     {
+        // Sent even when the call is cancelled or out of time meanwhile: the node exists, and unmarked it would pass
+        // for a permanent node, which a later plain Put would then leave expiring.
+        var mark = Client.SetAclAsync(path, AclFor(path), 0, CancellationToken.None);
         try
         {
-            return await Client.SetAclAsync(path, AclFor(path), 0, cancellationToken).ConfigureAwait(false);
+            return await mark.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (ZooKeeperException e) when (e.Error is ZooKeeperErrors.NoNode or ZooKeeperErrors.BadVersion)
         {
             return null;
+        }
+        catch (OperationCanceledException)
+        {
+            Observe(mark);
+            throw;
         }
     }
 
