@@ -135,6 +135,8 @@ internal sealed partial class ConsulSessions
     /// <summary>The shared keep-alive session of <paramref name="ttl"/>, created on first use.</summary>
     public async Task<ConsulSession> KeepAliveAsync(TimeSpan ttl, CancellationToken cancellationToken)
     {
+        // The shared creation below is not bound to the caller's token: a call already cancelled must not start it.
+        cancellationToken.ThrowIfCancellationRequested();
         Task<ConsulSession> task;
         lock (_gate)
         {
