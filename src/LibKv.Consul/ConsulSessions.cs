@@ -67,6 +67,9 @@ internal sealed class ConsulSession : IDisposable
     }
 }
 
+/// <summary>The one-shot session holding a key, and the ModifyIndex of the write that gave it the key.</summary>
+internal readonly record struct OneShotHold(ConsulSession Session, ulong Index);
+
 /// <summary>What a session is for.</summary>
 internal enum SessionKind
 {
@@ -92,7 +95,7 @@ internal sealed partial class ConsulSessions
     private readonly CancellationToken _closing;
     private readonly ConcurrentDictionary<string, ConsulSession> _live = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _foreignDeletes = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, ConsulSession> _oneShotByKey = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, OneShotHold> _oneShotByKey = new(StringComparer.Ordinal);
     private readonly object _gate = new();
     private readonly Dictionary<TimeSpan, Task<ConsulSession>> _keepAlive = new();
 
@@ -150,26 +153,54 @@ internal sealed partial class ConsulSessions
         return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Remembers the one-shot session that now holds <paramref name="fullKey"/>, returning the one it replaced.</summary>
-    public ConsulSession? SwapOneShot(string fullKey, ConsulSession? session)
+    /// <summary>The one-shot session recorded for <paramref name="fullKey"/> now, for a later <see cref="ForgetOneShot(string, OneShotHold?)"/>.</summary>
+    public OneShotHold? OneShotOf(string fullKey) => _oneShotByKey.TryGetValue(fullKey, out var hold) ? hold : null;
+
+    /// <summary>
+    /// Records that <paramref name="session"/> took <paramref name="fullKey"/> with the write at <paramref name="index"/>;
+    /// returns the session to destroy: the one replaced, or this one when a later write was recorded first (concurrent
+    /// writes finish in any order, and only the session of the last write on the server may live on).
+    /// </summary>
+    public ConsulSession? RecordOneShot(string fullKey, ConsulSession session, ulong index)
     {
-        ConsulSession? previous;
-        if (session is null)
+        var hold = new OneShotHold(session, index);
+        while (true)
         {
-            _oneShotByKey.TryRemove(fullKey, out previous);
-        }
-        else
-        {
-            previous = null;
-            _oneShotByKey.AddOrUpdate(fullKey, session, (_, old) =>
+            if (!_oneShotByKey.TryGetValue(fullKey, out var old))
             {
-                previous = old;
+                if (_oneShotByKey.TryAdd(fullKey, hold))
+                {
+                    return null;
+                }
+            }
+            else if (old.Index > index)
+            {
                 return session;
-            });
+            }
+            else if (_oneShotByKey.TryUpdate(fullKey, hold, old))
+            {
+                return ReferenceEquals(old.Session, session) ? null : old.Session;
+            }
+        }
+    }
+
+    /// <summary>Forgets the one-shot session a write at <paramref name="index"/> replaced (recorded by an earlier write); returns it to destroy.</summary>
+    public ConsulSession? ForgetOneShot(string fullKey, ulong index)
+    {
+        while (_oneShotByKey.TryGetValue(fullKey, out var old) && old.Index < index)
+        {
+            if (_oneShotByKey.TryRemove(new KeyValuePair<string, OneShotHold>(fullKey, old)))
+            {
+                return old.Session;
+            }
         }
 
-        return previous is not null && !ReferenceEquals(previous, session) ? previous : null;
+        return null;
     }
+
+    /// <summary>Forgets <paramref name="seen"/> (taken before a delete) unless a write recorded another session since; returns it to destroy.</summary>
+    public ConsulSession? ForgetOneShot(string fullKey, OneShotHold? seen) =>
+        seen is { } hold && _oneShotByKey.TryRemove(new KeyValuePair<string, OneShotHold>(fullKey, hold)) ? hold.Session : null;
 
     /// <summary>Forgets a session the server no longer has.</summary>
     public void Forget(ConsulSession session)
@@ -255,11 +286,11 @@ internal sealed partial class ConsulSessions
             }
         }
 
-        foreach (var (key, session) in _oneShotByKey)
+        foreach (var (key, hold) in _oneShotByKey)
         {
-            if (session.IsLost)
+            if (hold.Session.IsLost)
             {
-                _oneShotByKey.TryRemove(new KeyValuePair<string, ConsulSession>(key, session));
+                _oneShotByKey.TryRemove(new KeyValuePair<string, OneShotHold>(key, hold));
             }
         }
     }

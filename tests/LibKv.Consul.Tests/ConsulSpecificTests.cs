@@ -159,6 +159,25 @@ public sealed class ConsulSpecificTests(ConsulFixture fixture) : KvTestBase(fixt
     }
 
     [Fact]
+    public async Task Concurrent_ttl_writes_of_one_key_keep_the_last_one_alive()
+    {
+        // Each TTL write has its own session and destroys the one it replaced; done out of order, that would
+        // destroy the session of the write that came last and delete an acknowledged key long before its TTL.
+        var store = await StoreAsync();
+        var ttl = new WriteOptions { Ttl = TimeSpan.FromSeconds(20) };
+        for (var round = 0; round < 5; round++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 16).Select(i => Task.Run(async () => await store.PutAsync("k", Bytes("v" + i), ttl))));
+            var watch = Stopwatch.StartNew();
+            while (watch.Elapsed < TimeSpan.FromSeconds(0.5))
+            {
+                Assert.True(await store.ExistsAsync("k"), $"round {round}: the key vanished after every write was acknowledged");
+                await Task.Delay(50);
+            }
+        }
+    }
+
+    [Fact]
     public async Task The_client_session_ids_are_visible_for_expiry()
     {
         var store = (ConsulStore)await StoreAsync();
