@@ -122,6 +122,25 @@ public sealed class ConsulSpecificTests(ConsulFixture fixture) : KvTestBase(fixt
     }
 
     [Fact]
+    public async Task A_hold_is_lost_when_another_client_takes_or_deletes_the_key()
+    {
+        var clients = await ClientsAsync(2);
+        await using var taken = clients[0].NewLock("taken");
+        var takenLost = await taken.LockAsync();
+        await clients[1].PutAsync("taken", Bytes("ttl entry"), new WriteOptions { Ttl = TimeSpan.FromSeconds(20) });
+        await Eventually(() => Task.FromResult(takenLost.IsCancellationRequested), "the hold of a key taken by a TTL session to end");
+        Assert.False(taken.IsHeld);
+        Assert.Equal(0UL, taken.FencingToken);
+
+        await using var deleted = clients[0].NewLock("deleted");
+        var deletedLost = await deleted.LockAsync();
+        await clients[1].DeleteAsync("deleted");
+        await Eventually(() => Task.FromResult(deletedLost.IsCancellationRequested), "the hold of a deleted key to end");
+        Assert.False(deleted.IsHeld);
+        Assert.Equal(KvErrorCode.LockNotHeld, (await Assert.ThrowsAsync<KvException>(async () => await deleted.UnlockAsync())).Code);
+    }
+
+    [Fact]
     public async Task A_plain_put_from_another_client_makes_a_ttl_key_permanent()
     {
         var clients = await ClientsAsync(2);
