@@ -17,6 +17,7 @@ internal sealed class ConsulSession : IDisposable
         Ttl = ttl;
         Kind = kind;
         Lost = _lost.Token;
+        Stopping = _stop.Token;
     }
 
     public string Id { get; }
@@ -33,8 +34,9 @@ internal sealed class ConsulSession : IDisposable
     public bool IsLost => Volatile.Read(ref _isLost) != 0;
 
     /// <summary>Cancelled when renewal must stop (destroyed, lost, store disposed).</summary>
-    public CancellationToken Stopping => _stop.Token;
+    public CancellationToken Stopping { get; }
 
+    /// <summary>Ends the session for this client: stops renewal, fires <see cref="Lost"/>, then releases both sources.</summary>
     public void MarkLost()
     {
         if (Interlocked.Exchange(ref _isLost, 1) == 0)
@@ -47,6 +49,9 @@ internal sealed class ConsulSession : IDisposable
             catch (ObjectDisposedException)
             {
             }
+
+            // Both tokens stay cancelled for whoever holds them; only this first caller disposes.
+            Dispose();
         }
     }
 
@@ -61,9 +66,11 @@ internal sealed class ConsulSession : IDisposable
         }
     }
 
+    /// <summary>Releases both token sources; called once the session is lost (see <see cref="MarkLost"/>).</summary>
     public void Dispose()
     {
         _stop.Dispose();
+        _lost.Dispose();
     }
 }
 
@@ -228,6 +235,10 @@ internal sealed partial class ConsulSessions
         {
             LogDestroyFailed(_logger, session.Id, e.Message);
         }
+        catch (ObjectDisposedException)
+        {
+            // The store was disposed meanwhile: the session expires on its own.
+        }
     }
 
     /// <summary>Destroys a session in the background.</summary>
@@ -340,6 +351,10 @@ internal sealed partial class ConsulSessions
         }
         catch (OperationCanceledException)
         {
+        }
+        catch (ObjectDisposedException)
+        {
+            // Created while the store was being disposed: nothing left to renew with.
         }
     }
 
