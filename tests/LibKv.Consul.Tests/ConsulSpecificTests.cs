@@ -141,6 +141,19 @@ public sealed class ConsulSpecificTests(ConsulFixture fixture) : KvTestBase(fixt
     }
 
     [Fact]
+    public async Task Unlock_keeps_a_value_another_client_wrote_during_the_hold()
+    {
+        var clients = await ClientsAsync(2);
+        await using var locker = clients[0].NewLock("locked", new LockOptions { Value = Bytes("owner") });
+        await locker.LockAsync();
+        await clients[1].PutAsync("locked", Bytes("acknowledged"));
+        await locker.UnlockAsync();
+        Assert.Equal("acknowledged", Text((await clients[1].GetAsync("locked")).Value));
+        await using var other = clients[1].NewLock("locked");
+        Assert.True(await other.TryLockAsync(TimeSpan.FromSeconds(5)), "the lock is free at once after unlock");
+    }
+
+    [Fact]
     public async Task A_plain_put_from_another_client_makes_a_ttl_key_permanent()
     {
         var clients = await ClientsAsync(2);
