@@ -69,6 +69,26 @@ public sealed class ConsulServer : IAsyncDisposable
     /// <summary>Kills the agent (its data dir stays, for <see cref="StartProcessAsync"/> again).</summary>
     public void Kill()
     {
+        // The agent first, its watchdog after: if this process is killed in between, the watchdog still kills it.
+        var p = _process;
+        _process = null;
+        if (p is not null)
+        {
+            try
+            {
+                if (!p.HasExited)
+                {
+                    p.Kill(entireProcessTree: true);
+                    p.WaitForExit(10_000);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+
+            p.Dispose();
+        }
+
         var w = _watchdog;
         _watchdog = null;
         try
@@ -80,26 +100,6 @@ public sealed class ConsulServer : IAsyncDisposable
         }
 
         w?.Dispose();
-        var p = _process;
-        _process = null;
-        if (p is null)
-        {
-            return;
-        }
-
-        try
-        {
-            if (!p.HasExited)
-            {
-                p.Kill(entireProcessTree: true);
-                p.WaitForExit(10_000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-
-        p.Dispose();
     }
 
     /// <summary>Starts (or restarts) the agent on the same ports and data dir and waits for a leader.</summary>
