@@ -62,6 +62,36 @@ public sealed class ConsulTransportTests
         }
     }
 
+    [Fact]
+    public async Task Disposing_a_watch_subscription_aborts_its_request()
+    {
+        using var silent = new SilentServer();
+        await using var store = new ConsulStore(new StoreOptions { Endpoints = { silent.Endpoint }, RequestTimeout = TimeSpan.FromSeconds(60) });
+        var subscription = store.WatchTree("d").Subscribe(_ => { });
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(20));
+        using var connection = await silent.AcceptAsync(deadline.Token);
+        var stream = connection.GetStream();
+        var buffer = new byte[4096];
+        var request = Encoding.ASCII.GetString(buffer, 0, await stream.ReadAsync(buffer, deadline.Token));
+        Assert.StartsWith("GET /v1/kv/d/?recurse", request, StringComparison.Ordinal);
+
+        subscription.Dispose();
+        var closed = false;
+        try
+        {
+            while (!closed)
+            {
+                closed = await stream.ReadAsync(buffer, deadline.Token) == 0;
+            }
+        }
+        catch (IOException)
+        {
+            closed = true;
+        }
+
+        Assert.True(closed, "the watch's connection was closed when the subscription was disposed");
+    }
+
     /// <summary>A loopback listener that accepts connections and never answers; the kernel keeps what clients send.</summary>
     private sealed class SilentServer : IDisposable
     {
@@ -87,6 +117,8 @@ public sealed class ConsulTransportTests
 
             return lines;
         }
+
+        public Task<TcpClient> AcceptAsync(CancellationToken cancellationToken) => _listener.AcceptTcpClientAsync(cancellationToken).AsTask();
 
         public void Dispose() => _listener.Stop();
     }
