@@ -86,20 +86,32 @@ internal sealed partial class ConsulLocker : LockerBase
             return;
         }
 
+        var destroyed = false;
         try
         {
-            TxnOp[] ops = LockOptions.DeleteOnUnlock
-                ? [new TxnOp("check-session", _full, Session: session.Id), new TxnOp("delete", _full)]
-                : [new TxnOp("unlock", _full, _value, Session: session.Id)];
-            var outcome = await _store.Client.TxnAsync(ops, Key, cancellationToken).ConfigureAwait(false);
-            if (!outcome.Ok)
+            if (LockOptions.DeleteOnUnlock)
             {
-                LogReleaseSkipped(_store.Logger, Key, outcome.Errors[0].What);
+                var outcome = await _store.Client.TxnAsync([new TxnOp("check-session", _full, Session: session.Id), new TxnOp("delete", _full)], Key, cancellationToken).ConfigureAwait(false);
+                if (!outcome.Ok)
+                {
+                    LogReleaseSkipped(_store.Logger, Key, outcome.Errors[0].What);
+                }
+            }
+            else
+            {
+                // Destroying a release-behavior session frees the key and leaves its value alone, so a value another
+                // client wrote during the hold stays (Consul's unlock verb would overwrite it with ours).
+                _store.Sessions.Forget(session);
+                await _store.Client.DestroySessionAsync(session.Id, cancellationToken).ConfigureAwait(false);
+                destroyed = true;
             }
         }
         finally
         {
-            await _store.Sessions.DestroyAsync(session).ConfigureAwait(false);
+            if (!destroyed)
+            {
+                await _store.Sessions.DestroyAsync(session).ConfigureAwait(false);
+            }
         }
     }
 

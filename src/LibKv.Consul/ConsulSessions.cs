@@ -17,6 +17,7 @@ internal sealed class ConsulSession : IDisposable
         Ttl = ttl;
         Kind = kind;
         Lost = _lost.Token;
+        Stopping = _stop.Token;
     }
 
     public string Id { get; }
@@ -33,8 +34,9 @@ internal sealed class ConsulSession : IDisposable
     public bool IsLost => Volatile.Read(ref _isLost) != 0;
 
     /// <summary>Cancelled when renewal must stop (destroyed, lost, store disposed).</summary>
-    public CancellationToken Stopping => _stop.Token;
+    public CancellationToken Stopping { get; }
 
+    /// <summary>Ends the session for this client: stops renewal, fires <see cref="Lost"/>, then releases both sources.</summary>
     public void MarkLost()
     {
         if (Interlocked.Exchange(ref _isLost, 1) == 0)
@@ -47,6 +49,9 @@ internal sealed class ConsulSession : IDisposable
             catch (ObjectDisposedException)
             {
             }
+
+            // Both tokens stay cancelled for whoever holds them; only this first caller disposes.
+            Dispose();
         }
     }
 
@@ -61,11 +66,16 @@ internal sealed class ConsulSession : IDisposable
         }
     }
 
+    /// <summary>Releases both token sources; called once the session is lost (see <see cref="MarkLost"/>).</summary>
     public void Dispose()
     {
         _stop.Dispose();
+        _lost.Dispose();
     }
 }
+
+/// <summary>The one-shot session holding a key, and the ModifyIndex of the write that gave it the key.</summary>
+internal readonly record struct OneShotHold(ConsulSession Session, ulong Index);
 
 /// <summary>What a session is for.</summary>
 internal enum SessionKind
@@ -92,7 +102,7 @@ internal sealed partial class ConsulSessions
     private readonly CancellationToken _closing;
     private readonly ConcurrentDictionary<string, ConsulSession> _live = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _foreignDeletes = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<string, ConsulSession> _oneShotByKey = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, OneShotHold> _oneShotByKey = new(StringComparer.Ordinal);
     private readonly object _gate = new();
     private readonly Dictionary<TimeSpan, Task<ConsulSession>> _keepAlive = new();
 
@@ -135,6 +145,8 @@ internal sealed partial class ConsulSessions
     /// <summary>The shared keep-alive session of <paramref name="ttl"/>, created on first use.</summary>
     public async Task<ConsulSession> KeepAliveAsync(TimeSpan ttl, CancellationToken cancellationToken)
     {
+        // The shared creation below is not bound to the caller's token: a call already cancelled must not start it.
+        cancellationToken.ThrowIfCancellationRequested();
         Task<ConsulSession> task;
         lock (_gate)
         {
@@ -148,26 +160,54 @@ internal sealed partial class ConsulSessions
         return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>Remembers the one-shot session that now holds <paramref name="fullKey"/>, returning the one it replaced.</summary>
-    public ConsulSession? SwapOneShot(string fullKey, ConsulSession? session)
+    /// <summary>The one-shot session recorded for <paramref name="fullKey"/> now, for a later <see cref="ForgetOneShot(string, OneShotHold?)"/>.</summary>
+    public OneShotHold? OneShotOf(string fullKey) => _oneShotByKey.TryGetValue(fullKey, out var hold) ? hold : null;
+
+    /// <summary>
+    /// Records that <paramref name="session"/> took <paramref name="fullKey"/> with the write at <paramref name="index"/>;
+    /// returns the session to destroy: the one replaced, or this one when a later write was recorded first (concurrent
+    /// writes finish in any order, and only the session of the last write on the server may live on).
+    /// </summary>
+    public ConsulSession? RecordOneShot(string fullKey, ConsulSession session, ulong index)
     {
-        ConsulSession? previous;
-        if (session is null)
+        var hold = new OneShotHold(session, index);
+        while (true)
         {
-            _oneShotByKey.TryRemove(fullKey, out previous);
-        }
-        else
-        {
-            previous = null;
-            _oneShotByKey.AddOrUpdate(fullKey, session, (_, old) =>
+            if (!_oneShotByKey.TryGetValue(fullKey, out var old))
             {
-                previous = old;
+                if (_oneShotByKey.TryAdd(fullKey, hold))
+                {
+                    return null;
+                }
+            }
+            else if (old.Index > index)
+            {
                 return session;
-            });
+            }
+            else if (_oneShotByKey.TryUpdate(fullKey, hold, old))
+            {
+                return ReferenceEquals(old.Session, session) ? null : old.Session;
+            }
+        }
+    }
+
+    /// <summary>Forgets the one-shot session a write at <paramref name="index"/> replaced (recorded by an earlier write); returns it to destroy.</summary>
+    public ConsulSession? ForgetOneShot(string fullKey, ulong index)
+    {
+        while (_oneShotByKey.TryGetValue(fullKey, out var old) && old.Index < index)
+        {
+            if (_oneShotByKey.TryRemove(new KeyValuePair<string, OneShotHold>(fullKey, old)))
+            {
+                return old.Session;
+            }
         }
 
-        return previous is not null && !ReferenceEquals(previous, session) ? previous : null;
+        return null;
     }
+
+    /// <summary>Forgets <paramref name="seen"/> (taken before a delete) unless a write recorded another session since; returns it to destroy.</summary>
+    public ConsulSession? ForgetOneShot(string fullKey, OneShotHold? seen) =>
+        seen is { } hold && _oneShotByKey.TryRemove(new KeyValuePair<string, OneShotHold>(fullKey, hold)) ? hold.Session : null;
 
     /// <summary>Forgets a session the server no longer has.</summary>
     public void Forget(ConsulSession session)
@@ -194,6 +234,10 @@ internal sealed partial class ConsulSessions
         catch (KvException e)
         {
             LogDestroyFailed(_logger, session.Id, e.Message);
+        }
+        catch (ObjectDisposedException)
+        {
+            // The store was disposed meanwhile: the session expires on its own.
         }
     }
 
@@ -253,11 +297,11 @@ internal sealed partial class ConsulSessions
             }
         }
 
-        foreach (var (key, session) in _oneShotByKey)
+        foreach (var (key, hold) in _oneShotByKey)
         {
-            if (session.IsLost)
+            if (hold.Session.IsLost)
             {
-                _oneShotByKey.TryRemove(new KeyValuePair<string, ConsulSession>(key, session));
+                _oneShotByKey.TryRemove(new KeyValuePair<string, OneShotHold>(key, hold));
             }
         }
     }
@@ -307,6 +351,10 @@ internal sealed partial class ConsulSessions
         }
         catch (OperationCanceledException)
         {
+        }
+        catch (ObjectDisposedException)
+        {
+            // Created while the store was being disposed: nothing left to renew with.
         }
     }
 

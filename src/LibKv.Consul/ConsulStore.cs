@@ -87,6 +87,7 @@ public sealed class ConsulStore : KvStoreBase
     protected override async ValueTask DeleteCoreAsync(string key, CancellationToken cancellationToken)
     {
         var full = Full(key);
+        var seen = Sessions.OneShotOf(full);
         var outcome = await Client.TxnAsync([new TxnOp("check-session", full), new TxnOp("delete", full)], key, cancellationToken).ConfigureAwait(false);
         if (!outcome.Ok)
         {
@@ -104,7 +105,7 @@ public sealed class ConsulStore : KvStoreBase
             }
         }
 
-        ForgetOneShot(full);
+        DestroyReplaced(Sessions.ForgetOneShot(full, seen));
     }
 
     /// <inheritdoc />
@@ -139,6 +140,8 @@ public sealed class ConsulStore : KvStoreBase
             throw ConsulErrors.NotFound(directory);
         }
 
+        var seen = keys.Append(full).Select(k => (Key: k, Hold: Sessions.OneShotOf(k))).Where(s => s.Hold is not null).ToList();
+
         // One transaction: the subtree and the directory key go together.
         var outcome = await Client.TxnAsync([new TxnOp("delete-tree", prefix), new TxnOp("delete", full)], directory, cancellationToken).ConfigureAwait(false);
         if (!outcome.Ok)
@@ -146,10 +149,9 @@ public sealed class ConsulStore : KvStoreBase
             throw ConsulErrors.FromTxn(outcome.Errors[0], directory);
         }
 
-        ForgetOneShot(full);
-        foreach (var k in keys)
+        foreach (var (k, hold) in seen)
         {
-            ForgetOneShot(k);
+            DestroyReplaced(Sessions.ForgetOneShot(k, hold));
         }
     }
 
@@ -164,13 +166,14 @@ public sealed class ConsulStore : KvStoreBase
     protected override async ValueTask AtomicDeleteCoreAsync(string key, KVPair previous, CancellationToken cancellationToken)
     {
         var full = Full(key);
+        var seen = Sessions.OneShotOf(full);
         var outcome = await Client.TxnAsync([new TxnOp("check-index", full, Index: previous.LastIndex), new TxnOp("delete", full)], key, cancellationToken).ConfigureAwait(false);
         if (!outcome.Ok)
         {
             throw ConsulErrors.FromTxn(outcome.Errors[0], key);
         }
 
-        ForgetOneShot(full);
+        DestroyReplaced(Sessions.ForgetOneShot(full, seen));
     }
 
     /// <inheritdoc />
@@ -253,11 +256,12 @@ public sealed class ConsulStore : KvStoreBase
         return ConsulErrors.Classify(outcome.Errors[0]) == ConsulTxnFailure.Exists ? true : throw ConsulErrors.FromTxn(outcome.Errors[0], key);
     }
 
-    private void ForgetOneShot(string fullKey)
+    /// <summary>Destroys, in the background, a one-shot session whose key a later write or delete took over.</summary>
+    private void DestroyReplaced(ConsulSession? replaced)
     {
-        if (Sessions.SwapOneShot(fullKey, null) is { } old)
+        if (replaced is not null)
         {
-            Sessions.DestroyLater(old);
+            Sessions.DestroyLater(replaced);
         }
     }
 
@@ -313,7 +317,7 @@ public sealed class ConsulStore : KvStoreBase
                 }
             }
 
-            ForgetOneShot(full);
+            DestroyReplaced(Sessions.ForgetOneShot(full, index));
             return index;
         }
     }
@@ -364,12 +368,7 @@ public sealed class ConsulStore : KvStoreBase
                 }
 
                 ok = true;
-                var replaced = Sessions.SwapOneShot(full, keepAlive ? null : session);
-                if (replaced is not null)
-                {
-                    Sessions.DestroyLater(replaced);
-                }
-
+                DestroyReplaced(keepAlive ? Sessions.ForgetOneShot(full, index) : Sessions.RecordOneShot(full, session, index));
                 return index;
             }
             finally
@@ -387,6 +386,7 @@ public sealed class ConsulStore : KvStoreBase
     {
         if (!atomic)
         {
+            var seen = Sessions.OneShotOf(full);
             await Client.PutRawAsync(full, value, NonceQuery(), cancellationToken).ConfigureAwait(false);
             var check = await Client.TxnAsync([new TxnOp("check-session", full)], key, cancellationToken, consistentRead: true).ConfigureAwait(false);
             if (!check.Ok && ConsulErrors.CurrentSession(check.Errors[0]) is { } holder && await Sessions.IsTtlSessionAsync(holder, cancellationToken).ConfigureAwait(false))
@@ -394,7 +394,7 @@ public sealed class ConsulStore : KvStoreBase
                 await Client.PutRawAsync(full, value, "release=" + holder + "&" + NonceQuery(), cancellationToken).ConfigureAwait(false);
             }
 
-            ForgetOneShot(full);
+            DestroyReplaced(Sessions.ForgetOneShot(full, seen));
             return 0;
         }
 
@@ -419,7 +419,7 @@ public sealed class ConsulStore : KvStoreBase
             return entry.ModifyIndex - 1;
         }
 
-        ForgetOneShot(full);
+        DestroyReplaced(Sessions.ForgetOneShot(full, entry.ModifyIndex));
         return entry.ModifyIndex;
     }
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
@@ -68,6 +69,26 @@ public sealed class ConsulServer : IAsyncDisposable
     /// <summary>Kills the agent (its data dir stays, for <see cref="StartProcessAsync"/> again).</summary>
     public void Kill()
     {
+        // The agent first, its watchdog after: if this process is killed in between, the watchdog still kills it.
+        var p = _process;
+        _process = null;
+        if (p is not null)
+        {
+            try
+            {
+                if (!p.HasExited)
+                {
+                    p.Kill(entireProcessTree: true);
+                    p.WaitForExit(10_000);
+                }
+            }
+            catch (InvalidOperationException)
+            {
+            }
+
+            p.Dispose();
+        }
+
         var w = _watchdog;
         _watchdog = null;
         try
@@ -79,26 +100,6 @@ public sealed class ConsulServer : IAsyncDisposable
         }
 
         w?.Dispose();
-        var p = _process;
-        _process = null;
-        if (p is null)
-        {
-            return;
-        }
-
-        try
-        {
-            if (!p.HasExited)
-            {
-                p.Kill(entireProcessTree: true);
-                p.WaitForExit(10_000);
-            }
-        }
-        catch (InvalidOperationException)
-        {
-        }
-
-        p.Dispose();
     }
 
     /// <summary>Starts (or restarts) the agent on the same ports and data dir and waits for a leader.</summary>
@@ -142,7 +143,7 @@ public sealed class ConsulServer : IAsyncDisposable
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         _process = process;
-        _watchdog = StartWatchdog(process.Id);
+        _watchdog = StartWatchdog(process.Id, config);
 
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (DateTime.UtcNow < until)
@@ -218,13 +219,42 @@ public sealed class ConsulServer : IAsyncDisposable
         }
     }
 
-    /// <summary>Kills the agent if this test process dies without cleaning up (crash, runner kill).</summary>
-    private static Process StartWatchdog(int agentPid)
+    /// <summary>
+    /// Kills the agent if this test process dies without cleaning up (crash, runner kill). PIDs wrap, so both
+    /// processes are identified by their start time (/proc/PID/stat field 22) captured now, and the agent also by
+    /// its unique config path on its command line: a recycled PID is never killed.
+    /// </summary>
+    private static Process StartWatchdog(int agentPid, string configPath)
     {
+        const string script = """
+            st() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+            while [ "$(st "$1")" = "$2" ] && [ "$(st "$3")" = "$4" ]; do sleep 1; done
+            if [ "$(st "$3")" = "$4" ] && tr '\0' '\n' < "/proc/$3/cmdline" 2>/dev/null | grep -qxF -- "$5"; then kill -9 "$3"; fi
+            """;
         var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
         info.ArgumentList.Add("-c");
-        info.ArgumentList.Add($"while kill -0 {Environment.ProcessId} 2>/dev/null && kill -0 {agentPid} 2>/dev/null; do sleep 1; done; kill -9 {agentPid} 2>/dev/null");
+        info.ArgumentList.Add(script);
+        info.ArgumentList.Add("watchdog");
+        info.ArgumentList.Add(Environment.ProcessId.ToString(CultureInfo.InvariantCulture));
+        info.ArgumentList.Add(StartTime(Environment.ProcessId));
+        info.ArgumentList.Add(agentPid.ToString(CultureInfo.InvariantCulture));
+        info.ArgumentList.Add(StartTime(agentPid));
+        info.ArgumentList.Add(configPath);
         return Process.Start(info)!;
+    }
+
+    /// <summary>A process's start time in clock ticks since boot (/proc/PID/stat field 22); "gone" when unreadable.</summary>
+    private static string StartTime(int pid)
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19];
+        }
+        catch (IOException)
+        {
+            return "gone";
+        }
     }
 
     private async Task<bool> KvReadyAsync()

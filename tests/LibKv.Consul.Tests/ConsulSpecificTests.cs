@@ -122,6 +122,38 @@ public sealed class ConsulSpecificTests(ConsulFixture fixture) : KvTestBase(fixt
     }
 
     [Fact]
+    public async Task A_hold_is_lost_when_another_client_takes_or_deletes_the_key()
+    {
+        var clients = await ClientsAsync(2);
+        await using var taken = clients[0].NewLock("taken");
+        var takenLost = await taken.LockAsync();
+        await clients[1].PutAsync("taken", Bytes("ttl entry"), new WriteOptions { Ttl = TimeSpan.FromSeconds(20) });
+        await Eventually(() => Task.FromResult(takenLost.IsCancellationRequested), "the hold of a key taken by a TTL session to end");
+        Assert.False(taken.IsHeld);
+        Assert.Equal(0UL, taken.FencingToken);
+
+        await using var deleted = clients[0].NewLock("deleted");
+        var deletedLost = await deleted.LockAsync();
+        await clients[1].DeleteAsync("deleted");
+        await Eventually(() => Task.FromResult(deletedLost.IsCancellationRequested), "the hold of a deleted key to end");
+        Assert.False(deleted.IsHeld);
+        Assert.Equal(KvErrorCode.LockNotHeld, (await Assert.ThrowsAsync<KvException>(async () => await deleted.UnlockAsync())).Code);
+    }
+
+    [Fact]
+    public async Task Unlock_keeps_a_value_another_client_wrote_during_the_hold()
+    {
+        var clients = await ClientsAsync(2);
+        await using var locker = clients[0].NewLock("locked", new LockOptions { Value = Bytes("owner") });
+        await locker.LockAsync();
+        await clients[1].PutAsync("locked", Bytes("acknowledged"));
+        await locker.UnlockAsync();
+        Assert.Equal("acknowledged", Text((await clients[1].GetAsync("locked")).Value));
+        await using var other = clients[1].NewLock("locked");
+        Assert.True(await other.TryLockAsync(TimeSpan.FromSeconds(5)), "the lock is free at once after unlock");
+    }
+
+    [Fact]
     public async Task A_plain_put_from_another_client_makes_a_ttl_key_permanent()
     {
         var clients = await ClientsAsync(2);
@@ -156,6 +188,25 @@ public sealed class ConsulSpecificTests(ConsulFixture fixture) : KvTestBase(fixt
         await Task.Delay(TimeSpan.FromSeconds(4.5));
         Assert.True(await store.ExistsAsync("svc"));
         Assert.True(locker.IsHeld);
+    }
+
+    [Fact]
+    public async Task Concurrent_ttl_writes_of_one_key_keep_the_last_one_alive()
+    {
+        // Each TTL write has its own session and destroys the one it replaced; done out of order, that would
+        // destroy the session of the write that came last and delete an acknowledged key long before its TTL.
+        var store = await StoreAsync();
+        var ttl = new WriteOptions { Ttl = TimeSpan.FromSeconds(20) };
+        for (var round = 0; round < 5; round++)
+        {
+            await Task.WhenAll(Enumerable.Range(0, 16).Select(i => Task.Run(async () => await store.PutAsync("k", Bytes("v" + i), ttl))));
+            var watch = Stopwatch.StartNew();
+            while (watch.Elapsed < TimeSpan.FromSeconds(0.5))
+            {
+                Assert.True(await store.ExistsAsync("k"), $"round {round}: the key vanished after every write was acknowledged");
+                await Task.Delay(50);
+            }
+        }
     }
 
     [Fact]
