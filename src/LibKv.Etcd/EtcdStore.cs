@@ -442,6 +442,9 @@ public sealed class EtcdStore : KvStoreBase
             return 0;
         }
 
+        // A kept lease is granted under the store's token, not the caller's: check the caller's first, so it sends nothing.
+        cancellationToken.ThrowIfCancellationRequested();
+
         if (!options.KeepAlive)
         {
             return (await Connection.GrantAsync(TtlSeconds(ttl), cancellationToken).ConfigureAwait(false)).ID;
