@@ -127,3 +127,79 @@ internal sealed class SilentServer : IAsyncDisposable
         }
     }
 }
+
+/// <summary>What the server sees: watches cancelled on its side, waiter keys removed (a dedicated server, so counts are ours).</summary>
+public sealed class EtcdServerSideTests(DedicatedEtcd etcd) : IClassFixture<DedicatedEtcd>
+{
+    private static readonly HttpClient s_http = new();
+
+    [Fact]
+    public async Task Disposing_a_subscription_cancels_its_server_side_watch_and_disposing_the_store_ends_the_rest()
+    {
+        var options = new StoreOptions { Endpoints = { etcd.Server.Endpoint }, Root = "t/" + Guid.NewGuid().ToString("N") };
+        var store = await EtcdStore.CreateAsync(options);
+        try
+        {
+            var baseline = await WatchersAsync();
+            using (var watch = new Recorder<KVPair?>(store.Watch("k")))
+            using (var tree = new Recorder<IReadOnlyList<KVPair>>(store.WatchTree("d")))
+            {
+                await watch.WaitFor(items => items.Count > 0, "the first state");
+                await tree.WaitFor(items => items.Count > 0, "the first snapshot");
+                await EventuallyAsync(async () => await WatchersAsync() == baseline + 2, "two server-side watchers");
+            }
+
+            await EventuallyAsync(async () => await WatchersAsync() == baseline, "the server-side watchers to be cancelled");
+
+            var live = new Recorder<KVPair?>(store.Watch("k"));
+            await live.WaitFor(items => items.Count > 0, "the first state");
+            await EventuallyAsync(async () => await WatchersAsync() == baseline + 1, "one server-side watcher");
+            await store.DisposeAsync();
+            await live.Ended.WaitAsync(TimeSpan.FromSeconds(10));
+            Assert.True(live.Completed);
+            await EventuallyAsync(async () => await WatchersAsync() == baseline, "the store's watchers to end with it");
+        }
+        finally
+        {
+            await store.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task Deleting_the_owners_waiter_key_ends_the_hold()
+    {
+        var options = new StoreOptions { Endpoints = { etcd.Server.Endpoint }, Root = "t/" + Guid.NewGuid().ToString("N") };
+        await using var a = await EtcdStore.CreateAsync(options);
+        await using var locker = a.NewLock("lock");
+        var lost = await locker.LockAsync();
+        var waiters = await a.Connection.RangeAsync(new Protocol.RangeRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8("\u0001lock/"), RangeEnd = Google.Protobuf.ByteString.CopyFromUtf8("\u0002") }, null, CancellationToken.None);
+        var waiter = Assert.Single(waiters.Kvs, kv => kv.Key.ToStringUtf8().Contains(options.Root!, StringComparison.Ordinal));
+        await a.Connection.DeleteAsync(new Protocol.DeleteRangeRequest { Key = waiter.Key }, null, CancellationToken.None);
+        await EventuallyAsync(() => Task.FromResult(lost.IsCancellationRequested), "the hold to end");
+        Assert.False(locker.IsHeld);
+    }
+
+    private async Task<long> WatchersAsync()
+    {
+        var text = await s_http.GetStringAsync($"http://{etcd.Server.Endpoint}/metrics");
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.StartsWith("etcd_debugging_mvcc_watcher_total ", StringComparison.Ordinal))
+            {
+                return (long)double.Parse(line["etcd_debugging_mvcc_watcher_total ".Length..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        throw new InvalidOperationException("etcd reported no etcd_debugging_mvcc_watcher_total.");
+    }
+
+    private static async Task EventuallyAsync(Func<Task<bool>> condition, string what)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), "timed out waiting for " + what);
+            await Task.Delay(50);
+        }
+    }
+}
