@@ -23,6 +23,21 @@ internal sealed class EtcdLocker : LockerBase
 
     protected override async ValueTask AcquireCoreAsync(LockHold hold, CancellationToken cancellationToken)
     {
+        // A wait ends with the store: its watches complete then, and its connection goes.
+        var closing = _store.ClosingToken;
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, closing);
+        try
+        {
+            await AcquireUntilHeldAsync(hold, waiting.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (closing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(EtcdStore), "The store was disposed while waiting for the lock.");
+        }
+    }
+
+    private async ValueTask AcquireUntilHeldAsync(LockHold hold, CancellationToken cancellationToken)
+    {
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();

@@ -46,6 +46,9 @@ public sealed class EtcdStore : KvStoreBase
 
     internal EtcdLeaseKeeper Keeper { get; }
 
+    /// <summary>Cancelled when the store starts disposing.</summary>
+    internal CancellationToken ClosingToken => Closing;
+
     /// <summary>The leases this store keeps alive (keep-alive keys and locks); for tests that end them from outside.</summary>
     internal IReadOnlyCollection<long> LeaseIds => Keeper.Ids;
 

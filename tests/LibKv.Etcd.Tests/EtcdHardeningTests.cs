@@ -179,6 +179,45 @@ public sealed class EtcdServerSideTests(DedicatedEtcd etcd) : IClassFixture<Dedi
         Assert.False(locker.IsHeld);
     }
 
+    [Fact]
+    public async Task Disposing_the_store_of_a_waiting_locker_ends_the_wait_and_removes_its_waiter_key()
+    {
+        var options = new StoreOptions { Endpoints = { etcd.Server.Endpoint }, Root = "t/" + Guid.NewGuid().ToString("N") };
+        await using var a = await EtcdStore.CreateAsync(options);
+        var b = await EtcdStore.CreateAsync(options);
+        await using var holder = a.NewLock("lock");
+        await holder.LockAsync();
+        var waiting = b.NewLock("lock").LockAsync().AsTask();
+        await EventuallyAsync(async () => (await WaitersAsync(a, options.Root!)).Count == 2, "the second waiter key");
+        var ranges = await CounterAsync("grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"Range\"");
+        await b.DisposeAsync();
+        var e = await Assert.ThrowsAnyAsync<Exception>(() => waiting.WaitAsync(TimeSpan.FromSeconds(10)));
+        Assert.True(e is ObjectDisposedException or OperationCanceledException, e.ToString());
+        Assert.Single(await WaitersAsync(a, options.Root!));
+        Assert.True(await CounterAsync("grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"Range\"") - ranges < 3, $"the waiter must not spin on a closing store: {await CounterAsync("grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"Range\"") - ranges} reads; {e.GetType().Name}");
+        Assert.True(holder.IsHeld);
+    }
+
+    private static async Task<IList<Protocol.KeyValue>> WaitersAsync(EtcdStore store, string root)
+    {
+        var all = await store.Connection.RangeAsync(new Protocol.RangeRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8("\u0001lock/" + root), RangeEnd = Google.Protobuf.ByteString.CopyFromUtf8("\u0001lock/" + root + "~") }, null, CancellationToken.None);
+        return all.Kvs;
+    }
+
+    private async Task<long> CounterAsync(string prefix)
+    {
+        var text = await s_http.GetStringAsync($"http://{etcd.Server.Endpoint}/metrics");
+        foreach (var line in text.Split('\n'))
+        {
+            if (line.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                return (long)double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture);
+            }
+        }
+
+        return 0;
+    }
+
     private async Task<long> WatchersAsync()
     {
         var text = await s_http.GetStringAsync($"http://{etcd.Server.Endpoint}/metrics");
