@@ -251,7 +251,8 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
     {
         if (!_watches.TryGetValue(response.WatchId, out var watch))
         {
-            if (!response.Canceled && !response.Created)
+            // Includes "created": a watch removed while its stream was opening was never cancelled (a repeat is ignored).
+            if (!response.Canceled)
             {
                 call.Write(new WatchRequest { CancelRequest = new WatchCancelRequest { WatchId = response.WatchId } });
             }
