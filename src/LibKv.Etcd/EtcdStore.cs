@@ -491,15 +491,17 @@ public sealed class EtcdStore : KvStoreBase
     private IObservable<T> RunWatch<T>(Func<LatestValueDispatcher<T>, CancellationToken, Task> body) =>
         Observable.Create<T>(observer =>
         {
+            // Linked to the store's token, so it is disposed with the subscription: else each one would stay registered there.
             var cts = CancellationTokenSource.CreateLinkedTokenSource(Closing);
+            var token = cts.Token;
             var dispatcher = new LatestValueDispatcher<T>(observer);
             _ = Task.Run(async () =>
             {
                 try
                 {
-                    await body(dispatcher, cts.Token).ConfigureAwait(false);
+                    await body(dispatcher, token).ConfigureAwait(false);
                 }
-                catch (OperationCanceledException) when (cts.IsCancellationRequested)
+                catch (OperationCanceledException) when (token.IsCancellationRequested)
                 {
                 }
                 catch (Exception e)
@@ -512,6 +514,7 @@ public sealed class EtcdStore : KvStoreBase
             {
                 dispatcher.Stop();
                 cts.Cancel();
+                cts.Dispose();
             });
         });
 
