@@ -21,7 +21,8 @@ public sealed class EtcdStore : KvStoreBase
     /// <summary>The endpoint used when none is given.</summary>
     public const string DefaultEndpoint = "127.0.0.1:2379";
 
-    private readonly ConcurrentDictionary<long, Task<long>> _keepAliveLeases = new();
+    // Lazy: GetOrAdd may run its factory on several racing threads, which would grant (and keep alive) extra leases.
+    private readonly ConcurrentDictionary<long, Lazy<Task<long>>> _keepAliveLeases = new();
     private readonly ConcurrentDictionary<EtcdLocker, byte> _lockers = new();
     private readonly ILogger _logger;
 
@@ -456,14 +457,14 @@ public sealed class EtcdStore : KvStoreBase
         var seconds = KeptTtlSeconds(ttl);
         while (true)
         {
-            var task = _keepAliveLeases.GetOrAdd(seconds, s => GrantKeptAsync(s));
+            var lazy = _keepAliveLeases.GetOrAdd(seconds, s => new Lazy<Task<long>>(() => GrantKeptAsync(s)));
             try
             {
-                return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                return await lazy.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (KvException)
             {
-                _keepAliveLeases.TryRemove(new KeyValuePair<long, Task<long>>(seconds, task));
+                _keepAliveLeases.TryRemove(new KeyValuePair<long, Lazy<Task<long>>>(seconds, lazy));
                 throw;
             }
         }
@@ -479,11 +480,11 @@ public sealed class EtcdStore : KvStoreBase
 
     private void ForgetKeepAliveLease(long id)
     {
-        foreach (var (seconds, task) in _keepAliveLeases)
+        foreach (var (seconds, lazy) in _keepAliveLeases)
         {
-            if (task.IsCompletedSuccessfully && task.Result == id)
+            if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully && lazy.Value.Result == id)
             {
-                _keepAliveLeases.TryRemove(new KeyValuePair<long, Task<long>>(seconds, task));
+                _keepAliveLeases.TryRemove(new KeyValuePair<long, Lazy<Task<long>>>(seconds, lazy));
             }
         }
     }

@@ -57,6 +57,26 @@ public sealed class EtcdHardeningTests : IClassFixture<EtcdFixture>
         Assert.Empty(store.LeaseIds);
         Assert.False(await store.ExistsAsync("k"));
     }
+
+    [Fact]
+    public async Task Concurrent_keep_alive_writes_of_one_ttl_share_one_lease()
+    {
+        var server = await EtcdFixture.SharedServerAsync();
+        for (var round = 0; round < 5; round++)
+        {
+            await using var store = await EtcdStore.CreateAsync(new StoreOptions { Endpoints = { server.Endpoint }, Root = "t/" + Guid.NewGuid().ToString("N") });
+            var keepAlive = new WriteOptions { Ttl = TimeSpan.FromSeconds(30), KeepAlive = true };
+            using var start = new ManualResetEventSlim();
+            var writers = Enumerable.Range(0, 8).Select(i => Task.Run(async () =>
+            {
+                start.Wait();
+                await store.PutAsync($"k/{i}", Bytes("v"), keepAlive);
+            })).ToArray();
+            start.Set();
+            await Task.WhenAll(writers);
+            Assert.Single(store.LeaseIds);
+        }
+    }
 }
 
 /// <summary>A TCP server that accepts connections, reads what comes and never answers: a hung process.</summary>
