@@ -338,6 +338,28 @@ public sealed class EtcdAuthTests(AuthEtcd etcd) : IClassFixture<AuthEtcd>
         Assert.True(log.Messages.Count(m => m.StartsWith("etcd authenticated as root", StringComparison.Ordinal)) >= 2, "the store should have authenticated again");
     }
 
+    [Fact]
+    public async Task Concurrent_calls_with_an_expired_token_authenticate_once()
+    {
+        await EnableAuthAsync();
+        var log = new CapturingLoggerFactory();
+        var options = new StoreOptions { Endpoints = { etcd.Server.Endpoint }, Username = "root", Password = Password, Root = "t/expiry-concurrent", LoggerFactory = log };
+        await using var store = await StoreFactory.Default.CreateAsync("etcd", options);
+        await store.PutAsync("k", Encoding.UTF8.GetBytes("1"));
+
+        // The server forgets a simple token after --auth-token-ttl (2 s) without use.
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        using var start = new ManualResetEventSlim();
+        var readers = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+        {
+            start.Wait();
+            return await store.GetAsync("k");
+        })).ToArray();
+        start.Set();
+        Assert.All(await Task.WhenAll(readers), p => Assert.Equal("1", Encoding.UTF8.GetString(p.Value)));
+        Assert.Equal(2, log.Messages.Count(m => m.StartsWith("etcd authenticated as root", StringComparison.Ordinal)));
+    }
+
     private async Task EnableAuthAsync()
     {
         await s_enable.WaitAsync();
