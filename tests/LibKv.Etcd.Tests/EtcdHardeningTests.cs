@@ -218,6 +218,37 @@ public sealed class EtcdServerSideTests(DedicatedEtcd etcd) : IClassFixture<Dedi
         Assert.True(holder.IsHeld);
     }
 
+    [Fact]
+    public async Task A_frozen_server_fails_calls_within_RequestTimeout_and_the_watch_goes_on_after_it_resumes()
+    {
+        var options = new StoreOptions { Endpoints = { etcd.Server.Endpoint }, Root = "t/" + Guid.NewGuid().ToString("N"), RequestTimeout = TimeSpan.FromSeconds(2) };
+        await using var a = await EtcdStore.CreateAsync(options);
+        await a.PutAsync("k", Encoding.UTF8.GetBytes("v1"));
+        using var watch = new Recorder<KVPair?>(a.Watch("k"));
+        await watch.WaitFor(items => items.Count > 0 && items[^1] is not null, "the first state");
+        etcd.Server.Signal("STOP");
+        try
+        {
+            var clock = Stopwatch.StartNew();
+            var e = await Assert.ThrowsAsync<KvException>(async () => await a.GetAsync("k"));
+            Assert.Equal(KvErrorCode.Unavailable, e.Code);
+            Assert.True(e.IsTransient);
+            Assert.Contains(etcd.Server.Endpoint, e.Message, StringComparison.Ordinal);
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(10), $"the call took {clock.Elapsed}");
+            var w = await Assert.ThrowsAsync<KvException>(async () => await a.DeleteAsync("k"));
+            Assert.Equal(KvErrorCode.Unavailable, w.Code);
+        }
+        finally
+        {
+            etcd.Server.Signal("CONT");
+        }
+
+        await using var b = await EtcdStore.CreateAsync(options);
+        await b.PutAsync("k", Encoding.UTF8.GetBytes("v2"));
+        await watch.WaitFor(items => items[^1] is { } p && Encoding.UTF8.GetString(p.Value) == "v2", "a change after the server resumed", TimeSpan.FromSeconds(40));
+        Assert.Null(watch.Error);
+    }
+
     private static async Task<IList<Protocol.KeyValue>> WaitersAsync(EtcdStore store, string root)
     {
         var all = await store.Connection.RangeAsync(new Protocol.RangeRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8("\u0001lock/" + root), RangeEnd = Google.Protobuf.ByteString.CopyFromUtf8("\u0001lock/" + root + "~") }, null, CancellationToken.None);
