@@ -249,6 +249,25 @@ public sealed class EtcdServerSideTests(DedicatedEtcd etcd) : IClassFixture<Dedi
         Assert.Null(watch.Error);
     }
 
+    [Fact]
+    public async Task A_cancelled_wait_removes_its_waiter_key_and_its_lease()
+    {
+        var options = new StoreOptions { Endpoints = { etcd.Server.Endpoint }, Root = "t/" + Guid.NewGuid().ToString("N") };
+        await using var a = await EtcdStore.CreateAsync(options);
+        await using var b = await EtcdStore.CreateAsync(options);
+        await using var holder = a.NewLock("lock");
+        await holder.LockAsync();
+        await using var waiter = b.NewLock("lock");
+        using var cts = new CancellationTokenSource();
+        var waiting = waiter.LockAsync(cts.Token).AsTask();
+        await EventuallyAsync(async () => (await WaitersAsync(a, options.Root!)).Count == 2, "the second waiter key");
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
+        Assert.Single(await WaitersAsync(a, options.Root!));
+        Assert.Empty(b.LeaseIds);
+        Assert.True(holder.IsHeld);
+    }
+
     private static async Task<IList<Protocol.KeyValue>> WaitersAsync(EtcdStore store, string root)
     {
         var all = await store.Connection.RangeAsync(new Protocol.RangeRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8("\u0001lock/" + root), RangeEnd = Google.Protobuf.ByteString.CopyFromUtf8("\u0001lock/" + root + "~") }, null, CancellationToken.None);
