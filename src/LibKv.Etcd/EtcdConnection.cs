@@ -46,7 +46,8 @@ internal sealed class EtcdConnection : IDisposable
     /// <summary>The logger of the store.</summary>
     public ILogger Logger => _logger;
 
-    private bool HasCredentials => _username is not null;
+    /// <summary>True when the store authenticates (username given).</summary>
+    public bool HasCredentials => _username is not null;
 
     /// <summary>
     /// One unary call under RequestTimeout: fails over to the next endpoint on Unavailable (writes only when the request
@@ -191,6 +192,15 @@ internal sealed class EtcdConnection : IDisposable
         if (string.Equals(_endpoints[index % _endpoints.Length].Name, endpointName, StringComparison.Ordinal))
         {
             Interlocked.CompareExchange(ref _current, (index + 1) % _endpoints.Length, index);
+        }
+    }
+
+    /// <summary>Forgets <paramref name="token"/> if it is still the current one, so the next call authenticates again.</summary>
+    public void ForgetToken(string? token)
+    {
+        if (token is not null)
+        {
+            Interlocked.CompareExchange(ref _token, null, token);
         }
     }
 

@@ -360,6 +360,28 @@ public sealed class EtcdAuthTests(AuthEtcd etcd) : IClassFixture<AuthEtcd>
         Assert.Equal(2, log.Messages.Count(m => m.StartsWith("etcd authenticated as root", StringComparison.Ordinal)));
     }
 
+    [Fact]
+    public async Task A_watch_added_after_the_token_expired_works_on_the_existing_stream()
+    {
+        await EnableAuthAsync();
+        var options = new StoreOptions { Endpoints = { etcd.Server.Endpoint }, Username = "root", Password = Password, Root = "t/expiry-watch" };
+        await using var store = await StoreFactory.Default.CreateAsync("etcd", options);
+        using var first = new Recorder<KVPair?>(store.Watch("a"));
+        await first.WaitFor(items => items.Count > 0, "the first watch");
+
+        // The watch stream carries the first token; etcd checks it again for every watch created on the stream.
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        using var second = new Recorder<KVPair?>(store.Watch("b"));
+        await second.WaitFor(items => items.Count > 0, "the second watch");
+        await store.PutAsync("b", Encoding.UTF8.GetBytes("1"));
+        await store.PutAsync("a", Encoding.UTF8.GetBytes("1"));
+        await second.WaitFor(items => items[^1] is not null, "a change seen by the watch created after the token expired");
+
+        await first.WaitFor(items => items[^1] is not null, "a change seen by the first watch");
+        Assert.Null(first.Error);
+        Assert.Null(second.Error);
+    }
+
     private async Task EnableAuthAsync()
     {
         await s_enable.WaitAsync();
