@@ -382,6 +382,36 @@ public sealed class EtcdAuthTests(AuthEtcd etcd) : IClassFixture<AuthEtcd>
         Assert.Null(second.Error);
     }
 
+    [Fact]
+    public async Task A_lock_waiter_after_the_token_expired_gets_the_lock()
+    {
+        await EnableAuthAsync();
+        var options = new StoreOptions { Endpoints = { etcd.Server.Endpoint }, Username = "root", Password = Password, Root = "t/expiry-lock" };
+        await using var store = await EtcdStore.CreateAsync(options);
+        using var opened = new Recorder<KVPair?>(store.Watch("a"));
+        await opened.WaitFor(items => items.Count > 0, "a watch, which opens the stream with the first token");
+        await using var holder = store.NewLock("lock");
+        await holder.LockAsync();
+
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        await using var waiter = store.NewLock("lock");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var waiting = waiter.LockAsync(cts.Token).AsTask();
+        var prefix = "\u0001lock/" + options.Root + "/lock\u0001";
+        var clock = Stopwatch.StartNew();
+        while ((await store.Connection.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(prefix), RangeEnd = ByteString.CopyFromUtf8(prefix[..^1] + "\u0002"), CountOnly = true }, null, CancellationToken.None)).Count < 2)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), "the waiter key did not appear");
+            await Task.Delay(20);
+        }
+
+        // Past its waiter key the waiter reads its predecessor and watches it: give that watch time to be created.
+        await Task.Delay(500);
+        await holder.UnlockAsync();
+        await waiting;
+        Assert.True(waiter.IsHeld);
+    }
+
     private async Task EnableAuthAsync()
     {
         await s_enable.WaitAsync();
