@@ -349,7 +349,8 @@ public sealed class EtcdStore : KvStoreBase
     /// <inheritdoc />
     protected override async ValueTask DisposeCoreAsync()
     {
-        foreach (var locker in _lockers.Keys.ToArray())
+        // All at once: with etcd unreachable each unlock may take up to RequestTimeout.
+        await Task.WhenAll(_lockers.Keys.ToArray().Select(async locker =>
         {
             try
             {
@@ -359,7 +360,7 @@ public sealed class EtcdStore : KvStoreBase
             {
                 EtcdLog.BackgroundFailure(_logger, e.Message);
             }
-        }
+        })).ConfigureAwait(false);
 
         await Hub.DisposeAsync().ConfigureAwait(false);
 
