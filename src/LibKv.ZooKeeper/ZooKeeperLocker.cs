@@ -70,6 +70,14 @@ internal sealed class ZooKeeperLocker : LockerBase
         }
 
         state.Dispose();
+        if (cancellationToken.IsCancellationRequested)
+        {
+            // The hold has ended already: its node goes in the background, so nothing blocks the lock.
+            _ = DeleteNodeQuietlyAsync(state.Path);
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        using var call = _store.StartCall(ref cancellationToken);
         try
         {
             if (LockOptions.DeleteOnUnlock)
@@ -95,6 +103,17 @@ internal sealed class ZooKeeperLocker : LockerBase
             catch (ZooKeeperException e)
             {
                 throw ZooKeeperErrors.ToKvException(e.Error, Key);
+            }
+            catch (Exception e) when (e is KvException or OperationCanceledException)
+            {
+                // The hold is over either way: the node must not outlive it in a session that reconnects.
+                _ = DeleteNodeQuietlyAsync(state.Path);
+                if (e is OperationCanceledException && call.TimedOut)
+                {
+                    throw _store.CallTimedOut(Key, e);
+                }
+
+                throw;
             }
         }
     }
@@ -235,42 +254,64 @@ internal sealed class ZooKeeperLocker : LockerBase
         }
     }
 
-    private async Task DeleteNodeQuietlyAsync(string path)
-    {
-        for (var attempt = 0; attempt < 3; attempt++)
-        {
-            try
-            {
-                await Client.DeleteAsync(path, -1, CancellationToken.None).ConfigureAwait(false);
-                return;
-            }
-            catch (ZooKeeperException)
-            {
-                return;
-            }
-            catch (KvException e) when (e.Code == KvErrorCode.Unavailable)
-            {
-                if (_store.ClosingToken.IsCancellationRequested)
-                {
-                    return;
-                }
-            }
-        }
-    }
+    /// <summary>
+    /// Deletes a lock node of ours, retrying through connection loss for as long as its session may live (an orphan of
+    /// a live session would block the lock for good); stops when the session changes or the store closes.
+    /// </summary>
+    private Task DeleteNodeQuietlyAsync(string path) =>
+        RetryWhileSessionLivesAsync(async () => await Client.DeleteAsync(path, -1, CancellationToken.None).ConfigureAwait(false));
 
-    private async Task RemoveByMarkerAsync(string dir, string marker)
-    {
-        try
+    /// <summary>Removes the node whose create reply was lost (found by its marker), retrying like <see cref="DeleteNodeQuietlyAsync"/>.</summary>
+    private Task RemoveByMarkerAsync(string dir, string marker) =>
+        RetryWhileSessionLivesAsync(async () =>
         {
             var children = await Client.GetChildrenAsync(dir, CancellationToken.None).ConfigureAwait(false);
             foreach (var c in children.Where(c => c.StartsWith(marker, StringComparison.Ordinal)))
             {
                 await DeleteNodeQuietlyAsync(dir + "/" + c).ConfigureAwait(false);
             }
-        }
-        catch (Exception e) when (e is KvException or ZooKeeperException)
+        });
+
+    /// <summary>Runs <paramref name="cleanup"/>, retried in the background; the task completes after the first attempt (bounded by RequestTimeout).</summary>
+    private Task RetryWhileSessionLivesAsync(Func<Task> cleanup)
+    {
+        var firstAttempt = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _ = LoopAsync();
+        return firstAttempt.Task;
+
+        async Task LoopAsync()
         {
-            // Its session ends it at worst.
+            var sessionId = Client.SessionId;
+            var closing = _store.ClosingToken;
+            try
+            {
+                while (!closing.IsCancellationRequested && Client.SessionId == sessionId)
+                {
+                    try
+                    {
+                        await cleanup().ConfigureAwait(false);
+                        return;
+                    }
+                    catch (ZooKeeperException)
+                    {
+                        // NoNode: nothing left to remove.
+                        return;
+                    }
+                    catch (KvException e) when (e.Code == KvErrorCode.Unavailable)
+                    {
+                        firstAttempt.TrySetResult();
+                        await Task.Delay(TimeSpan.FromMilliseconds(200), _store.Clock, closing).ConfigureAwait(false);
+                    }
+                }
+            }
+            catch (Exception e) when (e is KvException or OperationCanceledException)
+            {
+                Log.BackgroundFailed(_store.Logger, Key, e.Message);
+            }
+            finally
+            {
+                firstAttempt.TrySetResult();
+            }
         }
     }
 

@@ -60,8 +60,8 @@ public sealed class ZooKeeperStore : KvStoreBase
             {
                 Hosts = hosts,
                 SessionTimeout = Options.SessionTimeout,
-                ConnectionTimeout = Options.ConnectionTimeout,
-                RequestTimeout = Options.RequestTimeout,
+                ConnectionTimeout = CallDeadline.Clamp(Options.ConnectionTimeout),
+                RequestTimeout = CallDeadline.Clamp(Options.RequestTimeout),
                 Auth = auth,
                 Time = Time,
             },
@@ -79,7 +79,8 @@ public sealed class ZooKeeperStore : KvStoreBase
 
     internal TimeProvider Clock => Time;
 
-    internal CancellationToken ClosingToken => Closing;
+    /// <summary>Cancelled once the store closes; safe to read after disposal.</summary>
+    internal CancellationToken ClosingToken => IsDisposed ? new CancellationToken(canceled: true) : Closing;
 
     /// <summary>Creates a store and waits until a server of <see cref="StoreOptions.Endpoints"/> has opened a session.</summary>
     public static async ValueTask<ZooKeeperStore> ConnectAsync(StoreOptions options, CancellationToken cancellationToken = default)
@@ -104,6 +105,7 @@ public sealed class ZooKeeperStore : KvStoreBase
     /// <inheritdoc />
     protected override async ValueTask PutCoreAsync(string key, ReadOnlyMemory<byte> value, WriteOptions options, CancellationToken cancellationToken)
     {
+        using var call = StartCall(ref cancellationToken);
         try
         {
             var kind = KindOf(options, key);
@@ -151,25 +153,46 @@ public sealed class ZooKeeperStore : KvStoreBase
         {
             throw Map(e, key);
         }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(key, e);
+        }
     }
 
     /// <inheritdoc />
     protected override async ValueTask<KVPair> GetCoreAsync(string key, ReadOptions options, CancellationToken cancellationToken)
     {
-        var node = await ReadAsync(key, options.Consistent, cancellationToken).ConfigureAwait(false);
-        return node is { Data: { } data } ? new KVPair(key, data, (ulong)node.Stat.Mzxid) : throw ZooKeeperErrors.NotFound(key);
+        using var call = StartCall(ref cancellationToken);
+        try
+        {
+            var node = await ReadAsync(key, options.Consistent, cancellationToken).ConfigureAwait(false);
+            return node is { Data: { } data } ? new KVPair(key, data, (ulong)node.Stat.Mzxid) : throw ZooKeeperErrors.NotFound(key);
+        }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(key, e);
+        }
     }
 
     /// <inheritdoc />
     protected override async ValueTask<bool> ExistsCoreAsync(string key, ReadOptions options, CancellationToken cancellationToken)
     {
-        var node = await ReadAsync(key, options.Consistent, cancellationToken).ConfigureAwait(false);
-        return node is { Data: not null };
+        using var call = StartCall(ref cancellationToken);
+        try
+        {
+            var node = await ReadAsync(key, options.Consistent, cancellationToken).ConfigureAwait(false);
+            return node is { Data: not null };
+        }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(key, e);
+        }
     }
 
     /// <inheritdoc />
     protected override async ValueTask DeleteCoreAsync(string key, CancellationToken cancellationToken)
     {
+        using var call = StartCall(ref cancellationToken);
         try
         {
             var path = Paths.PathOf(key);
@@ -200,11 +223,16 @@ public sealed class ZooKeeperStore : KvStoreBase
         {
             throw Map(e, key);
         }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(key, e);
+        }
     }
 
     /// <inheritdoc />
     protected override async ValueTask<IReadOnlyList<KVPair>> ListCoreAsync(string directory, ReadOptions options, CancellationToken cancellationToken)
     {
+        using var call = StartCall(ref cancellationToken);
         try
         {
             var list = await ListOrNullAsync(directory, options.Consistent, cancellationToken).ConfigureAwait(false);
@@ -214,11 +242,16 @@ public sealed class ZooKeeperStore : KvStoreBase
         {
             throw Map(e, directory);
         }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(directory, e);
+        }
     }
 
     /// <inheritdoc />
     protected override async ValueTask DeleteTreeCoreAsync(string directory, CancellationToken cancellationToken)
     {
+        using var call = StartCall(ref cancellationToken);
         try
         {
             var path = Paths.PathOf(directory);
@@ -256,11 +289,16 @@ public sealed class ZooKeeperStore : KvStoreBase
         {
             throw Map(e, directory);
         }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(directory, e);
+        }
     }
 
     /// <inheritdoc />
     protected override async ValueTask<KVPair> AtomicPutCoreAsync(string key, ReadOnlyMemory<byte> value, KVPair? previous, WriteOptions options, CancellationToken cancellationToken)
     {
+        using var call = StartCall(ref cancellationToken);
         try
         {
             var stat = await WriteAsync(key, value, KindOf(options, key), previous is null ? Condition.Create : Condition.Match, previous?.LastIndex ?? 0, cancellationToken).ConfigureAwait(false);
@@ -270,11 +308,16 @@ public sealed class ZooKeeperStore : KvStoreBase
         {
             throw Map(e, key);
         }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(key, e);
+        }
     }
 
     /// <inheritdoc />
     protected override async ValueTask AtomicDeleteCoreAsync(string key, KVPair previous, CancellationToken cancellationToken)
     {
+        using var call = StartCall(ref cancellationToken);
         try
         {
             var path = Paths.PathOf(key);
@@ -301,6 +344,10 @@ public sealed class ZooKeeperStore : KvStoreBase
         catch (ZooKeeperException e)
         {
             throw Map(e, key);
+        }
+        catch (OperationCanceledException e) when (call.TimedOut)
+        {
+            throw CallTimedOut(key, e);
         }
     }
 
@@ -704,7 +751,7 @@ public sealed class ZooKeeperStore : KvStoreBase
                 try
                 {
                     var create = Client.CreateAsync(path, value, AclFor(path), kind.Mode, kind.TtlMs, cancellationToken);
-                    var mark = kind.Mode == CreateMode.PersistentWithTtl ? MarkTtlAsync(path, cancellationToken) : null;
+                    var mark = kind.Mode == CreateMode.PersistentWithTtl && !create.IsCanceled ? MarkTtlAsync(path, cancellationToken) : null;
                     var created = (await create.ConfigureAwait(false)).Stat;
                     return mark is null ? created : await mark.ConfigureAwait(false) ?? created;
                 }
@@ -814,13 +861,21 @@ public sealed class ZooKeeperStore : KvStoreBase
     /// <summary>Marks a just-created TTL node (ACL version 0 → 1, same ACL); the stat, or null when the node is gone.</summary>
     private async Task<Stat?> MarkTtlAsync(string path, CancellationToken cancellationToken)
     {
+        // Sent even when the call is cancelled or out of time meanwhile: the node exists, and unmarked it would pass
+        // for a permanent node, which a later plain Put would then leave expiring.
+        var mark = Client.SetAclAsync(path, AclFor(path), 0, CancellationToken.None);
         try
         {
-            return await Client.SetAclAsync(path, AclFor(path), 0, cancellationToken).ConfigureAwait(false);
+            return await mark.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (ZooKeeperException e) when (e.Error is ZooKeeperErrors.NoNode or ZooKeeperErrors.BadVersion)
         {
             return null;
+        }
+        catch (OperationCanceledException)
+        {
+            Observe(mark);
+            throw;
         }
     }
 
@@ -851,6 +906,18 @@ public sealed class ZooKeeperStore : KvStoreBase
 
     private static KvException TtlNotSupported(string key) =>
         new(KvErrorCode.NotSupported, "This ZooKeeper server does not allow TTL nodes; start it with -Dzookeeper.extendedTypesEnabled=true (or use KeepAlive, which needs no TTL nodes).", key);
+
+    /// <summary>Starts a call bounded by RequestTimeout as a whole; <paramref name="cancellationToken"/> becomes the call's token.</summary>
+    internal CallDeadline StartCall(ref CancellationToken cancellationToken)
+    {
+        var call = new CallDeadline(Options.RequestTimeout, Time, cancellationToken);
+        cancellationToken = call.Token;
+        return call;
+    }
+
+    /// <summary>The transient Unavailable of a call that ran out of its RequestTimeout.</summary>
+    internal KvException CallTimedOut(string key, Exception inner) =>
+        new(KvErrorCode.Unavailable, $"ZooKeeper at {Client.Endpoints} did not complete the call on '{key}' within the request timeout of {Options.RequestTimeout.TotalMilliseconds:0} ms.", key, inner);
 
     private static KvException TooBusy(string key) =>
         new(KvErrorCode.Unavailable, $"'{key}' kept changing underneath; gave up after {MaxAttempts} attempts.", key);

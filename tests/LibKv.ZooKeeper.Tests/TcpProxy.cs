@@ -39,6 +39,12 @@ public sealed class TcpProxy : IAsyncDisposable
 
     public void Unblock() => _blocked = false;
 
+    /// <summary>Accepts new connections but never forwards them: a host that does not answer.</summary>
+    public bool Silent { get; set; }
+
+    /// <summary>Delay added before each chunk of replies (server to client) is forwarded: a slow network.</summary>
+    public TimeSpan ReplyDelay { get; set; }
+
     public ValueTask DisposeAsync()
     {
         _cts.Cancel();
@@ -67,6 +73,16 @@ public sealed class TcpProxy : IAsyncDisposable
                 continue;
             }
 
+            if (Silent)
+            {
+                lock (_pairs)
+                {
+                    _pairs.Add((client, new TcpClient()));
+                }
+
+                continue;
+            }
+
             var upstream = new TcpClient();
             try
             {
@@ -84,12 +100,12 @@ public sealed class TcpProxy : IAsyncDisposable
                 _pairs.Add((client, upstream));
             }
 
-            _ = PumpAsync(client, upstream);
-            _ = PumpAsync(upstream, client);
+            _ = PumpAsync(client, upstream, null);
+            _ = PumpAsync(upstream, client, this);
         }
     }
 
-    private static async Task PumpAsync(TcpClient from, TcpClient to)
+    private static async Task PumpAsync(TcpClient from, TcpClient to, TcpProxy? delayed)
     {
         var buffer = new byte[16 * 1024];
         try
@@ -102,6 +118,11 @@ public sealed class TcpProxy : IAsyncDisposable
                 if (read == 0)
                 {
                     break;
+                }
+
+                if (delayed is { ReplyDelay: var delay } && delay > TimeSpan.Zero)
+                {
+                    await Task.Delay(delay);
                 }
 
                 await target.WriteAsync(buffer.AsMemory(0, read));

@@ -64,7 +64,7 @@ public sealed class ZooKeeperServer : IAsyncDisposable
             "clientPortAddress=127.0.0.1",
             "maxClientCnxns=0",
             "admin.enableServer=false",
-            "4lw.commands.whitelist=ruok,srvr",
+            "4lw.commands.whitelist=ruok,srvr,wchp",
             "forceSync=no",
             string.Empty));
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().GetAwaiter().GetResult();
@@ -184,15 +184,46 @@ public sealed class ZooKeeperServer : IAsyncDisposable
         throw new InvalidOperationException($"ZooKeeper did not answer on {Endpoint}; see {_dir}/server.log");
     }
 
-    /// <summary>Kills the server when the test process dies without running its exit handlers (a hang timeout kill).</summary>
+    /// <summary>
+    /// Kills the server when the test process dies without running its exit handlers (a hang timeout kill). PIDs wrap
+    /// here, so the test process is identified by its start time and the server by its unique zoo.cfg path: a reused
+    /// PID is never killed.
+    /// </summary>
     private static Process StartWatchdog(int serverPid, string dir)
     {
+        var config = Path.Combine(dir, "zoo.cfg");
+        var me = Environment.ProcessId;
+        var script = $$"""
+            alive() { [ "$(sed 's/.*) //' /proc/{{me}}/stat 2>/dev/null | cut -d' ' -f20)" = '{{SelfStartTime()}}' ]; }
+            ours() { tr '\0' ' ' < /proc/{{serverPid}}/cmdline 2>/dev/null | grep -qF -- '{{config}}'; }
+            while alive && ours; do sleep 1; done
+            if ! alive; then
+              if ours; then kill -9 {{serverPid}} 2>/dev/null; fi
+              rm -rf '{{dir}}'
+            fi
+            """;
         var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
         info.ArgumentList.Add("-c");
-        info.ArgumentList.Add(
-            $"while kill -0 {Environment.ProcessId} 2>/dev/null && kill -0 {serverPid} 2>/dev/null; do sleep 1; done; " +
-            $"if ! kill -0 {Environment.ProcessId} 2>/dev/null; then kill -9 {serverPid} 2>/dev/null; rm -rf '{dir}'; fi");
+        info.ArgumentList.Add(script);
         return Process.Start(info)!;
+    }
+
+    /// <summary>This process's start time in clock ticks since boot (/proc/self/stat field 22).</summary>
+    private static string SelfStartTime()
+    {
+        var stat = File.ReadAllText("/proc/self/stat");
+        return stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19];
+    }
+
+    /// <summary>The answer to a four-letter command (e.g. "wchp": watches by path).</summary>
+    public async Task<string> FourLetterAsync(string command)
+    {
+        using var client = new TcpClient();
+        await client.ConnectAsync(IPAddress.Loopback, Port);
+        var stream = client.GetStream();
+        await stream.WriteAsync(Encoding.ASCII.GetBytes(command));
+        using var reader = new StreamReader(stream, Encoding.UTF8);
+        return await reader.ReadToEndAsync();
     }
 
     private async Task<bool> AnswersAsync()

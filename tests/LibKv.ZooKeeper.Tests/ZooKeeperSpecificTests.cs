@@ -227,6 +227,185 @@ public sealed class ZooKeeperSpecificTests
     }
 
     [Fact]
+    public async Task A_call_with_an_already_cancelled_token_sends_nothing()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var store = await OpenAsync(server.Endpoint, NewRoot());
+        await store.PutAsync("k", Bytes("a"));
+        using var cancelled = new CancellationTokenSource();
+        cancelled.Cancel();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await store.PutAsync("k", Bytes("b"), null, cancelled.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await store.PutAsync("new", Bytes("b"), null, cancelled.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await store.DeleteAsync("k", cancelled.Token));
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await store.DeleteTreeAsync("k", cancelled.Token));
+        await using var locker = store.NewLock("job");
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await locker.LockAsync(cancelled.Token));
+
+        Assert.Equal("a", Text((await store.GetAsync("k")).Value));
+        Assert.False(await store.ExistsAsync("new"));
+        Assert.Null(await store.Client.ExistsAsync(store.Paths.LockDirOf("job"), CancellationToken.None));
+
+        // An unlock cancelled before it starts still ends the hold, and must not leave its node blocking the lock.
+        await locker.LockAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await locker.UnlockAsync(cancelled.Token));
+        Assert.False(locker.IsHeld);
+        await using var next = store.NewLock("job");
+        Assert.True(await next.TryLockAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task A_request_timeout_beyond_what_timers_take_is_clamped()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var store = await OpenAsync(server.Endpoint, NewRoot(), o =>
+        {
+            o.RequestTimeout = TimeSpan.MaxValue;
+            o.ConnectionTimeout = TimeSpan.MaxValue;
+        });
+        await store.PutAsync("a/b", Bytes("v"));
+        Assert.Equal("v", Text((await store.GetAsync("a/b")).Value));
+    }
+
+    [Fact]
+    public async Task A_call_of_several_requests_is_bounded_by_the_request_timeout_as_a_whole()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var proxy = new TcpProxy(server.Port);
+        await using var store = await OpenAsync(proxy.Endpoint, NewRoot(), o =>
+        {
+            o.SessionTimeout = TimeSpan.FromSeconds(20);
+            o.RequestTimeout = TimeSpan.FromSeconds(1);
+        });
+        await store.PutAsync("a/b/c/d/e", Bytes("v"));
+
+        // Every request is answered within the timeout, but a call of several requests in sequence is not.
+        proxy.ReplyDelay = TimeSpan.FromMilliseconds(400);
+        foreach (var call in new Func<Task>[]
+        {
+            () => store.PutAsync("x/y/z", Bytes("v")).AsTask(),
+            () => store.ListAsync("").AsTask(),
+        })
+        {
+            var failed = await Assert.ThrowsAsync<KvException>(() => call().WaitAsync(Deadline));
+            Assert.Equal(KvErrorCode.Unavailable, failed.Code);
+            Assert.True(failed.IsTransient);
+            Assert.Contains(proxy.Endpoint, failed.Message, StringComparison.Ordinal);
+        }
+
+        proxy.ReplyDelay = TimeSpan.Zero;
+        Assert.Equal(new[] { "a/b/c/d/e" }, (await store.ListAsync("a")).Select(p => p.Key));
+    }
+
+    [Fact]
+    public async Task A_lock_node_whose_create_reply_was_lost_is_removed_once_the_connection_recovers()
+    {
+        var server = await ZooKeeperServer.Shared;
+        var root = NewRoot();
+        await using var proxy = new TcpProxy(server.Port);
+        await using var slow = await OpenAsync(proxy.Endpoint, root, o =>
+        {
+            o.SessionTimeout = TimeSpan.FromSeconds(20);
+            o.RequestTimeout = TimeSpan.FromSeconds(1);
+        });
+        await using var other = await OpenAsync(server.Endpoint, root);
+        await using var holder = other.NewLock("job");
+        await holder.LockAsync();
+        var dir = other.Paths.LockDirOf("job");
+
+        // The create reaches the server but its reply (and the cleanup's first reply, queued behind it) come too late;
+        // the session lives on, so an orphan node would block the lock for good.
+        proxy.ReplyDelay = TimeSpan.FromSeconds(3);
+        await using var waiter = slow.NewLock("job");
+        var failed = await Assert.ThrowsAsync<KvException>(async () => await waiter.LockAsync().AsTask().WaitAsync(Deadline));
+        Assert.Equal(KvErrorCode.Unavailable, failed.Code);
+        await Eventually(async () => (await other.Client.GetChildrenAsync(dir, CancellationToken.None)).Count == 2, "the waiter's node to exist");
+        proxy.ReplyDelay = TimeSpan.Zero;
+
+        await Eventually(async () => (await other.Client.GetChildrenAsync(dir, CancellationToken.None)).Count == 1, "the orphan node to be removed");
+        Assert.True(slow.Client.IsConnected);
+        await holder.UnlockAsync();
+        await using var next = other.NewLock("job");
+        Assert.True(await next.TryLockAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
+    public async Task An_unlock_that_fails_during_a_partition_still_frees_the_lock_once_the_session_reconnects()
+    {
+        var server = await ZooKeeperServer.Shared;
+        var root = NewRoot();
+        await using var proxy = new TcpProxy(server.Port);
+        await using var cut = await OpenAsync(proxy.Endpoint, root, o =>
+        {
+            o.SessionTimeout = TimeSpan.FromSeconds(30);
+            o.RequestTimeout = TimeSpan.FromSeconds(1);
+        });
+        await using var other = await OpenAsync(server.Endpoint, root);
+        await using var holder = cut.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(20) });
+        await holder.LockAsync();
+        var session = cut.Client.SessionId;
+
+        proxy.Block();
+        var failed = await Assert.ThrowsAsync<KvException>(async () => await holder.UnlockAsync().AsTask().WaitAsync(Deadline));
+        Assert.Equal(KvErrorCode.Unavailable, failed.Code);
+        Assert.False(holder.IsHeld);
+        proxy.Unblock();
+
+        // The session survives the partition, so only the client can remove its lock node.
+        await using var next = other.NewLock("job");
+        Assert.True(await next.TryLockAsync(TimeSpan.FromSeconds(15)));
+        Assert.Equal(session, cut.Client.SessionId);
+    }
+
+    [Fact]
+    public async Task A_watch_survives_session_expiry_and_delivers_the_change_made_meanwhile()
+    {
+        var server = await ZooKeeperServer.Shared;
+        var root = NewRoot();
+        await using var proxy = new TcpProxy(server.Port);
+        await using var watcher = await OpenAsync(proxy.Endpoint, root, o => o.SessionTimeout = TimeSpan.FromSeconds(1));
+        await using var writer = await OpenAsync(server.Endpoint, root);
+        await writer.PutAsync("k", Bytes("1"));
+        await watcher.PutAsync("alive", Bytes("x"), new WriteOptions { Ttl = TimeSpan.FromSeconds(1), KeepAlive = true });
+        using var recorder = new Recorder<KVPair?>(watcher.Watch("k"));
+        await recorder.WaitForLast(p => p is not null && Text(p.Value) == "1", "the first value");
+        var session = watcher.Client.SessionId;
+
+        proxy.Block();
+        await writer.PutAsync("k", Bytes("2"));
+        await Eventually(async () => !await writer.ExistsAsync("alive"), "the server to expire the cut-off session");
+        proxy.Unblock();
+
+        await recorder.WaitForLast(p => p is not null && Text(p.Value) == "2", "the change made while the session expired");
+        Assert.NotEqual(session, watcher.Client.SessionId);
+        await writer.PutAsync("k", Bytes("3"));
+        await recorder.WaitForLast(p => p is not null && Text(p.Value) == "3", "a change in the new session");
+        Assert.Null(recorder.Error);
+    }
+
+    [Fact]
+    public async Task Disposing_a_subscription_removes_its_server_side_watch()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var store = await OpenAsync(server.Endpoint, NewRoot());
+        await store.PutAsync("k", Bytes("v"));
+        string[] paths = [store.Paths.PathOf("k"), store.Paths.PathOf("d")];
+        async Task<int> WatchedAsync()
+        {
+            var lines = (await server.FourLetterAsync("wchp")).Split('\n', StringSplitOptions.TrimEntries);
+            return paths.Count(p => lines.Contains(p));
+        }
+
+        var watch = store.Watch("k").Subscribe(_ => { });
+        var tree = store.WatchTree("d").Subscribe(_ => { });
+        await Eventually(async () => await WatchedAsync() == 2, "both watches on the server");
+
+        watch.Dispose();
+        tree.Dispose();
+        await Eventually(async () => await WatchedAsync() == 0, "both watches removed from the server");
+    }
+
+    [Fact]
     public async Task A_watch_resumes_after_a_partition_and_delivers_the_change_made_meanwhile()
     {
         var server = await ZooKeeperServer.Shared;
@@ -293,6 +472,30 @@ public sealed class ZooKeeperSpecificTests
         await Task.Delay(300);
         proxy.Unblock();
         Assert.Equal("v", Text((await pending.WaitAsync(Deadline)).Value));
+    }
+
+    [Fact]
+    public async Task A_host_that_does_not_answer_cannot_use_up_the_session_before_the_next_host_is_tried()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var first = new TcpProxy(server.Port);
+        await using var silent = new TcpProxy(server.Port) { Silent = true };
+        await using var third = new TcpProxy(server.Port);
+        await using var store = await OpenAsync($"{first.Endpoint},{silent.Endpoint},{third.Endpoint}", NewRoot(), o =>
+        {
+            o.SessionTimeout = TimeSpan.FromSeconds(3);
+            o.ConnectionTimeout = TimeSpan.FromSeconds(10);
+        });
+        await using var locker = store.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(2) });
+        var lost = await locker.LockAsync();
+        var session = store.Client.SessionId;
+
+        first.Block();
+        await Eventually(() => Task.FromResult(!store.Client.IsConnected), "the cut to be noticed");
+        await Eventually(() => Task.FromResult(store.Client.IsConnected), "the store to reconnect through the third host");
+        Assert.Equal(session, store.Client.SessionId);
+        Assert.False(lost.IsCancellationRequested);
+        Assert.True(locker.IsHeld);
     }
 
     [Fact]

@@ -87,7 +87,7 @@ internal sealed class DemoTour
             await seen.WaitForAsync(l => Has(l, "web-1") && Has(l, "web-2"), s_watchTimeout, "both instances in discovery", cancellationToken).ConfigureAwait(false);
             _story.Say("both instances are live; callers balance over web-1 and web-2.");
 
-            _story.Step(2, "web-2 shuts down without deregistering: its entry stays until its TTL runs out, while web-1's client keeps its own alive.");
+            _story.Step(2, "web-2 shuts down: closing its client ends its lease, so its entry goes without an explicit deregistration (a crashed instance would go when its TTL ran out); web-1's client keeps its own alive.");
             var shutdown = _story.Elapsed;
             await clients.CloseAsync(web2).ConfigureAwait(false);
             await WaitUntilGoneAsync(discoveryClient, ServicesDir + "/web-2", seen, cancellationToken).ConfigureAwait(false);

@@ -32,6 +32,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
     private int _xid;
     private int _authError;
     private bool _readOnly;
+    private bool _closingSession;
     private SharedSync? _sharedSync;
     private string _lastError = "not connected yet";
 
@@ -91,7 +92,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         {
             try
             {
-                var connection = await ConnectAsync(host, cancellationToken).ConfigureAwait(false);
+                var connection = await ConnectAsync(host, _options.ConnectionTimeout, cancellationToken).ConfigureAwait(false);
                 Publish(connection);
                 _loop = Task.Run(() => RunAsync(connection));
                 return;
@@ -112,6 +113,8 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
     /// <summary>Sends one request and awaits its reply, within the request timeout; ZooKeeperException for a server error.</summary>
     public async Task<T> SendAsync<T>(int opCode, string path, Action<JuteWriter>? body, ReplyParser<T> parser, CancellationToken cancellationToken)
     {
+        // A cancelled call sends nothing.
+        cancellationToken.ThrowIfCancellationRequested();
         var started = _time.GetTimestamp();
         var connection = Volatile.Read(ref _current) ?? await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
         var (pending, _) = Enqueue(connection, opCode, path, body, parser);
@@ -125,6 +128,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
     /// </summary>
     public async Task SyncSharedAsync(CancellationToken cancellationToken)
     {
+        cancellationToken.ThrowIfCancellationRequested();
         var started = _time.GetTimestamp();
         var connection = Volatile.Read(ref _current) ?? await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
         var shared = Volatile.Read(ref _sharedSync);
@@ -185,6 +189,10 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         catch (ObjectDisposedException e)
         {
             throw Unavailable("the client is closed", e);
+        }
+        catch (Exception e) when (e is InvalidDataException or ArgumentException or IndexOutOfRangeException or EndOfStreamException)
+        {
+            throw Unavailable($"a malformed reply ({e.Message})", e);
         }
     }
 
@@ -280,6 +288,8 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
             return;
         }
 
+        // From here on a dropped connection is not reconnected: the server closes it after closeSession.
+        Volatile.Write(ref _closingSession, true);
         if (Volatile.Read(ref _current) is not null)
         {
             try
@@ -295,20 +305,18 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
 
         await _disposing.CancelAsync().ConfigureAwait(false);
         ZooKeeperConnection? connection;
+        CancellationTokenSource session;
         lock (_gate)
         {
             connection = _current;
             _current = null;
             _suspectTimer?.Dispose();
             _connected.TrySetException(new ObjectDisposedException(nameof(ZooKeeperClient)));
-            try
-            {
-                _sessionCts.Cancel();
-            }
-            catch (AggregateException)
-            {
-            }
+            session = _sessionCts;
         }
+
+        // Outside the gate: the session token's callbacks (lost locks) reach user code.
+        CancelQuietly(session);
 
         connection?.Abort(new ObjectDisposedException(nameof(ZooKeeperClient)));
         try
@@ -360,10 +368,10 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         }
     }
 
-    private async Task<ZooKeeperConnection> ConnectAsync((string Host, int Port) host, CancellationToken cancellationToken)
+    private async Task<ZooKeeperConnection> ConnectAsync((string Host, int Port) host, TimeSpan connectTimeout, CancellationToken cancellationToken)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, _disposing.Token);
-        timeout.CancelAfter(_options.ConnectionTimeout);
+        timeout.CancelAfter(connectTimeout);
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         var endpoint = $"{host.Host}:{host.Port}";
         ZooKeeperConnection? connection = null;
@@ -446,7 +454,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
             Log.ConnectFailed(_logger, endpoint, e.Message);
             if (e is OperationCanceledException && !cancellationToken.IsCancellationRequested && !_disposing.IsCancellationRequested)
             {
-                throw new TimeoutException($"Connecting to {endpoint} timed out after {_options.ConnectionTimeout.TotalMilliseconds:0} ms.", e);
+                throw new TimeoutException($"Connecting to {endpoint} timed out after {connectTimeout.TotalMilliseconds:0} ms.", e);
             }
 
             throw;
@@ -550,7 +558,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
                 }
             }
 
-            if (_disposing.IsCancellationRequested)
+            if (_disposing.IsCancellationRequested || Volatile.Read(ref _closingSession))
             {
                 return;
             }
@@ -568,7 +576,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
                 var host = _options.Hosts[index++ % _options.Hosts.Count];
                 try
                 {
-                    connection = await ConnectAsync(host, _disposing.Token).ConfigureAwait(false);
+                    connection = await ConnectAsync(host, ReconnectTimeout(), _disposing.Token).ConfigureAwait(false);
                     Publish(connection);
                     failures = 0;
                     index--;
@@ -600,6 +608,16 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// A reconnect attempt gets at most its share of the session timeout, as in ZooKeeper's own client, so a host that
+    /// does not answer (dropped packets) cannot use up the session before the next host of the list is tried.
+    /// </summary>
+    private TimeSpan ReconnectTimeout()
+    {
+        var share = NegotiatedTimeout / _options.Hosts.Count;
+        return share > TimeSpan.Zero && share < _options.ConnectionTimeout ? share : _options.ConnectionTimeout;
     }
 
     private void StartSuspectTimer()

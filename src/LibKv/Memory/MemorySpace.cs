@@ -180,30 +180,21 @@ internal sealed class MemorySpace
         }
     }
 
-    /// <summary>Keep-alive keys of an owner stop being refreshed: they expire one TTL from now, as on a server whose client went away.</summary>
-    public void OrphanKeepAlive(MemoryStore owner, bool removeNow)
+    /// <summary>Removes the keep-alive keys of an owner whose session ended (disposed or expired), as a server does when a lease is revoked.</summary>
+    public void RemoveKeepAlive(MemoryStore owner)
     {
-        var now = Time.GetUtcNow();
-        var orphaned = new List<KeyValuePair<string, Entry>>();
+        var owned = new List<string>();
         foreach (var pair in _entries)
         {
             if (ReferenceEquals(pair.Value.KeepAliveOwner, owner))
             {
-                orphaned.Add(pair);
+                owned.Add(pair.Key);
             }
         }
 
-        foreach (var (key, entry) in orphaned)
+        foreach (var key in owned)
         {
-            entry.KeepAliveOwner = null;
-            if (removeNow)
-            {
-                RemoveCore(key);
-            }
-            else
-            {
-                ScheduleExpiry(key, entry, now + entry.Ttl!.Value);
-            }
+            RemoveCore(key);
         }
     }
 

@@ -42,7 +42,7 @@ public sealed class MemoryStore : KvStoreBase
         MemoryLocker[] lockers;
         lock (_space.Gate)
         {
-            _space.OrphanKeepAlive(this, removeNow: true);
+            _space.RemoveKeepAlive(this);
             lockers = _lockers.ToArray();
         }
 
@@ -258,7 +258,7 @@ public sealed class MemoryStore : KvStoreBase
 
         lock (_space.Gate)
         {
-            _space.OrphanKeepAlive(this, removeNow: false);
+            _space.RemoveKeepAlive(this);
         }
 
         _space.Release();
