@@ -46,7 +46,8 @@ internal sealed class EtcdConnection : IDisposable
     /// <summary>The logger of the store.</summary>
     public ILogger Logger => _logger;
 
-    private bool HasCredentials => _username is not null;
+    /// <summary>True when the store authenticates (username given).</summary>
+    public bool HasCredentials => _username is not null;
 
     /// <summary>
     /// One unary call under RequestTimeout: fails over to the next endpoint on Unavailable (writes only when the request
@@ -68,10 +69,14 @@ internal sealed class EtcdConnection : IDisposable
         {
             var endpoint = _endpoints[Volatile.Read(ref _current) % _endpoints.Length];
             string? token = null;
+
+            // With several endpoints an idempotent call gives each attempt a slice, so a hung server does not use it all.
+            using var slice = idempotent ? AttemptTimeout(linked.Token) : null;
+            var attemptToken = slice?.Token ?? linked.Token;
             try
             {
-                token = await TokenAsync(endpoint, linked.Token).ConfigureAwait(false);
-                return await _transport.UnaryAsync(endpoint, path, request, parser, token, linked.Token).ConfigureAwait(false);
+                token = await TokenAsync(endpoint, attemptToken).ConfigureAwait(false);
+                return await _transport.UnaryAsync(endpoint, path, request, parser, token, attemptToken).ConfigureAwait(false);
             }
             catch (GrpcException e) when (HasCredentials && !reauthenticated && EtcdErrors.IsTokenProblem(e))
             {
@@ -110,7 +115,17 @@ internal sealed class EtcdConnection : IDisposable
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                throw EtcdErrors.Timeout(RequestTimeout, key, EndpointList, last);
+                // No answer in time: whatever comes next starts on the next endpoint.
+                Advance(endpoint);
+                if (timeout.IsCancellationRequested || slice is null)
+                {
+                    throw EtcdErrors.Timeout(RequestTimeout, key, EndpointList, last);
+                }
+
+                last = new GrpcException(GrpcStatusCode.DeadlineExceeded, "no answer in time", endpoint.Name);
+                EtcdLog.CallRetry(_logger, path, endpoint.Name, "no answer in time");
+                EtcdMetrics.Retries.Add(1);
+                attempts++;
             }
         }
     }
@@ -130,10 +145,12 @@ internal sealed class EtcdConnection : IDisposable
         {
             var endpoint = _endpoints[Volatile.Read(ref _current) % _endpoints.Length];
             string? token = null;
+            using var slice = AttemptTimeout(linked.Token);
+            var attemptToken = slice?.Token ?? linked.Token;
             try
             {
-                token = await TokenAsync(endpoint, linked.Token).ConfigureAwait(false);
-                return await _transport.DuplexAsync(endpoint, path, first, parser, token, linked.Token).ConfigureAwait(false);
+                token = await TokenAsync(endpoint, attemptToken).ConfigureAwait(false);
+                return await _transport.DuplexAsync(endpoint, path, first, parser, token, attemptToken).ConfigureAwait(false);
             }
             catch (GrpcException e) when (HasCredentials && !reauthenticated && EtcdErrors.IsTokenProblem(e))
             {
@@ -147,7 +164,12 @@ internal sealed class EtcdConnection : IDisposable
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                throw new GrpcException(GrpcStatusCode.DeadlineExceeded, "Opening the stream timed out.", endpoint.Name);
+                Advance(endpoint);
+                last = new GrpcException(GrpcStatusCode.DeadlineExceeded, "Opening the stream timed out.", endpoint.Name);
+                if (timeout.IsCancellationRequested)
+                {
+                    throw last;
+                }
             }
         }
 
@@ -173,6 +195,15 @@ internal sealed class EtcdConnection : IDisposable
         }
     }
 
+    /// <summary>Forgets <paramref name="token"/> if it is still the current one, so the next call authenticates again.</summary>
+    public void ForgetToken(string? token)
+    {
+        if (token is not null)
+        {
+            Interlocked.CompareExchange(ref _token, null, token);
+        }
+    }
+
     public void Dispose()
     {
         _transport.Dispose();
@@ -180,6 +211,19 @@ internal sealed class EtcdConnection : IDisposable
     }
 
     private void Advance(GrpcEndpoint failed) => ReportBroken(failed.Name);
+
+    /// <summary>With several endpoints, a token that ends one attempt after its share of RequestTimeout; else null.</summary>
+    private CancellationTokenSource? AttemptTimeout(CancellationToken outer)
+    {
+        if (_endpoints.Length < 2)
+        {
+            return null;
+        }
+
+        var slice = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        slice.CancelAfter(RequestTimeout / _endpoints.Length);
+        return slice;
+    }
 
     private async ValueTask<string?> TokenAsync(GrpcEndpoint endpoint, CancellationToken cancellationToken)
     {

@@ -35,10 +35,12 @@ internal static class EtcdErrors
     public static bool IsRetryable(GrpcException e) => Lookup(e) is { Code: KvErrorCode.Unavailable, Transient: true };
 
     /// <summary>True when the token expired or is invalid, so re-authenticating may help.</summary>
-    public static bool IsTokenProblem(GrpcException e) =>
-        e.Status == GrpcStatusCode.Unauthenticated
-        || e.Detail.Contains("invalid auth token", StringComparison.OrdinalIgnoreCase)
-        || e.Detail.Contains("auth store is old", StringComparison.OrdinalIgnoreCase);
+    public static bool IsTokenProblem(GrpcException e) => e.Status == GrpcStatusCode.Unauthenticated || IsTokenProblem(e.Detail);
+
+    /// <summary>True when an error text (a status detail or a watch's cancel reason) says the token expired or is invalid.</summary>
+    public static bool IsTokenProblem(string detail) =>
+        detail.Contains("invalid auth token", StringComparison.OrdinalIgnoreCase)
+        || detail.Contains("auth store is old", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>True when a request named a lease the server no longer has (revoked or expired).</summary>
     public static bool IsLeaseNotFound(Exception e) =>

@@ -123,8 +123,7 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
                     }
                     else if (call is not null && now - kept.LastSent >= kept.TtlMs / 3)
                     {
-                        kept.LastSent = now;
-                        call.Write(new LeaseKeepAliveRequest { ID = kept.Id });
+                        kept.Send(call, now);
                     }
                 }
             }
@@ -170,7 +169,13 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
             var endpoint = _connection.EndpointList;
             try
             {
-                first.LastSent = Environment.TickCount64;
+                // Requests on the last stream will never be answered now.
+                foreach (var kept in _leases.Values)
+                {
+                    kept.ForgetSent();
+                }
+
+                first.MarkSent(Environment.TickCount64);
                 call = await _connection.OpenStreamAsync(EtcdMethods.LeaseKeepAlive, new LeaseKeepAliveRequest { ID = first.Id }, LeaseKeepAliveResponse.Parser, closing).ConfigureAwait(false);
                 endpoint = call.Endpoint;
                 EtcdLog.StreamOpened(_connection.Logger, "keep-alive", endpoint);
@@ -187,9 +192,10 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
                     {
                         Lose(kept, "the server no longer has it (expired or revoked)");
                     }
-                    else
+                    else if (kept.Answered() is { } sent)
                     {
-                        kept.Deadline = kept.LastSent + (response.TTL * 1000);
+                        // From when the answered request was sent, not the latest one: that one may never arrive.
+                        kept.Deadline = sent + (response.TTL * 1000);
                     }
                 }
 
@@ -231,6 +237,8 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
     {
         public bool LoseOnDeadline { get; } = loseOnDeadline;
 
+        // Send times of the requests not answered yet, oldest first (a stream answers in order).
+        private readonly Queue<long> _pending = new();
         private long _deadline;
         private long _lastSent;
 
@@ -250,6 +258,45 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
         {
             get => Volatile.Read(ref _lastSent);
             set => Volatile.Write(ref _lastSent, value);
+        }
+
+
+        public void MarkSent(long now)
+        {
+            lock (_pending)
+            {
+                _pending.Enqueue(now);
+                LastSent = now;
+            }
+        }
+
+        public void Send(GrpcDuplexCall<LeaseKeepAliveResponse> call, long now)
+        {
+            lock (_pending)
+            {
+                LastSent = now;
+                if (call.Write(new LeaseKeepAliveRequest { ID = Id }))
+                {
+                    _pending.Enqueue(now);
+                }
+            }
+        }
+
+        /// <summary>The send time of the request an answer belongs to, or null when none is pending.</summary>
+        public long? Answered()
+        {
+            lock (_pending)
+            {
+                return _pending.TryDequeue(out var sent) ? sent : null;
+            }
+        }
+
+        public void ForgetSent()
+        {
+            lock (_pending)
+            {
+                _pending.Clear();
+            }
         }
     }
 }

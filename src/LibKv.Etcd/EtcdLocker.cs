@@ -23,6 +23,21 @@ internal sealed class EtcdLocker : LockerBase
 
     protected override async ValueTask AcquireCoreAsync(LockHold hold, CancellationToken cancellationToken)
     {
+        // A wait ends with the store: its watches complete then, and its connection goes.
+        var closing = _store.ClosingToken;
+        using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, closing);
+        try
+        {
+            await AcquireUntilHeldAsync(hold, waiting.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (closing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            throw new ObjectDisposedException(nameof(EtcdStore), "The store was disposed while waiting for the lock.");
+        }
+    }
+
+    private async ValueTask AcquireUntilHeldAsync(LockHold hold, CancellationToken cancellationToken)
+    {
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
@@ -176,35 +191,53 @@ internal sealed class EtcdLocker : LockerBase
 
     private void StartMonitor(LockHold hold, HoldState state)
     {
-        var token = state.Monitor.Token;
         state.LeaseLost.Token.Register(hold.Lose);
         _ = Task.Run(async () =>
         {
+            // Ends with the hold (however it ends), on release, or when the store closes.
+            using var monitor = CancellationTokenSource.CreateLinkedTokenSource(state.Monitor.Token, hold.Token, _store.ClosingToken);
+            var token = monitor.Token;
             var from = state.WatchFrom;
             try
             {
                 while (!token.IsCancellationRequested)
                 {
-                    using var watch = _store.Hub.Add(state.WaiterKey, ByteString.Empty, from);
-                    await foreach (var response in watch.Reader.ReadAllAsync(token).ConfigureAwait(false))
+                    using (var watch = _store.Hub.Add(state.WaiterKey, ByteString.Empty, from))
                     {
-                        if (response.Canceled || response.CompactRevision > 0)
+                        await foreach (var response in watch.Reader.ReadAllAsync(token).ConfigureAwait(false))
                         {
-                            break;
-                        }
-
-                        foreach (var e in response.Events)
-                        {
-                            if (e.Type == Event.Types.EventType.Delete)
+                            if (response.Canceled || response.CompactRevision > 0)
                             {
-                                hold.Lose();
-                                return;
+                                break;
+                            }
+
+                            foreach (var e in response.Events)
+                            {
+                                if (e.Type == Event.Types.EventType.Delete)
+                                {
+                                    hold.Lose();
+                                    return;
+                                }
                             }
                         }
                     }
 
-                    // Compacted or the store closed: check the waiter key directly, then watch again.
-                    var check = await _store.Connection.RangeAsync(new RangeRequest { Key = state.WaiterKey }, Key, token).ConfigureAwait(false);
+                    // Compacted: check the waiter key directly, then watch again. While etcd is unreachable, keep
+                    // trying: the lease keeper decides whether the hold is lost, which ends this loop.
+                    RangeResponse check;
+                    while (true)
+                    {
+                        try
+                        {
+                            check = await _store.Connection.RangeAsync(new RangeRequest { Key = state.WaiterKey }, Key, token).ConfigureAwait(false);
+                            break;
+                        }
+                        catch (KvException e) when (e.IsTransient)
+                        {
+                            await Task.Delay(TimeSpan.FromMilliseconds(200), token).ConfigureAwait(false);
+                        }
+                    }
+
                     if (check.Kvs.Count == 0 || check.Kvs[0].CreateRevision != state.Revision)
                     {
                         hold.Lose();
@@ -214,16 +247,13 @@ internal sealed class EtcdLocker : LockerBase
                     from = check.Header.Revision + 1;
                 }
             }
-            catch (OperationCanceledException)
+            catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException)
             {
             }
             catch (KvException)
             {
-                // The store is closing or unreachable; the lease keeper decides whether the hold is lost.
-                if (!token.IsCancellationRequested && _store.Keeper.Ids.Contains(state.LeaseId) is false)
-                {
-                    hold.Lose();
-                }
+                // Not transient (e.g. Unauthorized): the waiter key can no longer be watched, so the hold cannot be vouched for.
+                hold.Lose();
             }
         });
     }

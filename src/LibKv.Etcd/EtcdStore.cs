@@ -21,7 +21,8 @@ public sealed class EtcdStore : KvStoreBase
     /// <summary>The endpoint used when none is given.</summary>
     public const string DefaultEndpoint = "127.0.0.1:2379";
 
-    private readonly ConcurrentDictionary<long, Task<long>> _keepAliveLeases = new();
+    // Lazy: GetOrAdd may run its factory on several racing threads, which would grant (and keep alive) extra leases.
+    private readonly ConcurrentDictionary<long, Lazy<Task<long>>> _keepAliveLeases = new();
     private readonly ConcurrentDictionary<EtcdLocker, byte> _lockers = new();
     private readonly ILogger _logger;
 
@@ -45,6 +46,9 @@ public sealed class EtcdStore : KvStoreBase
     internal EtcdWatchHub Hub { get; }
 
     internal EtcdLeaseKeeper Keeper { get; }
+
+    /// <summary>Cancelled when the store starts disposing.</summary>
+    internal CancellationToken ClosingToken => Closing;
 
     /// <summary>The leases this store keeps alive (keep-alive keys and locks); for tests that end them from outside.</summary>
     internal IReadOnlyCollection<long> LeaseIds => Keeper.Ids;
@@ -345,7 +349,8 @@ public sealed class EtcdStore : KvStoreBase
     /// <inheritdoc />
     protected override async ValueTask DisposeCoreAsync()
     {
-        foreach (var locker in _lockers.Keys.ToArray())
+        // All at once: with etcd unreachable each unlock may take up to RequestTimeout.
+        await Task.WhenAll(_lockers.Keys.ToArray().Select(async locker =>
         {
             try
             {
@@ -355,7 +360,7 @@ public sealed class EtcdStore : KvStoreBase
             {
                 EtcdLog.BackgroundFailure(_logger, e.Message);
             }
-        }
+        })).ConfigureAwait(false);
 
         await Hub.DisposeAsync().ConfigureAwait(false);
 
@@ -442,6 +447,9 @@ public sealed class EtcdStore : KvStoreBase
             return 0;
         }
 
+        // A kept lease is granted under the store's token, not the caller's: check the caller's first, so it sends nothing.
+        cancellationToken.ThrowIfCancellationRequested();
+
         if (!options.KeepAlive)
         {
             return (await Connection.GrantAsync(TtlSeconds(ttl), cancellationToken).ConfigureAwait(false)).ID;
@@ -450,14 +458,14 @@ public sealed class EtcdStore : KvStoreBase
         var seconds = KeptTtlSeconds(ttl);
         while (true)
         {
-            var task = _keepAliveLeases.GetOrAdd(seconds, s => GrantKeptAsync(s));
+            var lazy = _keepAliveLeases.GetOrAdd(seconds, s => new Lazy<Task<long>>(() => GrantKeptAsync(s)));
             try
             {
-                return await task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                return await lazy.Value.WaitAsync(cancellationToken).ConfigureAwait(false);
             }
             catch (KvException)
             {
-                _keepAliveLeases.TryRemove(new KeyValuePair<long, Task<long>>(seconds, task));
+                _keepAliveLeases.TryRemove(new KeyValuePair<long, Lazy<Task<long>>>(seconds, lazy));
                 throw;
             }
         }
@@ -473,11 +481,11 @@ public sealed class EtcdStore : KvStoreBase
 
     private void ForgetKeepAliveLease(long id)
     {
-        foreach (var (seconds, task) in _keepAliveLeases)
+        foreach (var (seconds, lazy) in _keepAliveLeases)
         {
-            if (task.IsCompletedSuccessfully && task.Result == id)
+            if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully && lazy.Value.Result == id)
             {
-                _keepAliveLeases.TryRemove(new KeyValuePair<long, Task<long>>(seconds, task));
+                _keepAliveLeases.TryRemove(new KeyValuePair<long, Lazy<Task<long>>>(seconds, lazy));
             }
         }
     }
@@ -485,15 +493,17 @@ public sealed class EtcdStore : KvStoreBase
     private IObservable<T> RunWatch<T>(Func<LatestValueDispatcher<T>, CancellationToken, Task> body) =>
         Observable.Create<T>(observer =>
         {
+            // Linked to the store's token, so it is disposed with the subscription: else each one would stay registered there.
             var cts = CancellationTokenSource.CreateLinkedTokenSource(Closing);
+            var token = cts.Token;
             var dispatcher = new LatestValueDispatcher<T>(observer);
             _ = Task.Run(async () =>
             {
                 try
                 {
-                    await body(dispatcher, cts.Token).ConfigureAwait(false);
+                    await body(dispatcher, token).ConfigureAwait(false);
                 }
-                catch (OperationCanceledException) when (cts.IsCancellationRequested)
+                catch (OperationCanceledException) when (token.IsCancellationRequested)
                 {
                 }
                 catch (Exception e)
@@ -506,6 +516,7 @@ public sealed class EtcdStore : KvStoreBase
             {
                 dispatcher.Stop();
                 cts.Cancel();
+                cts.Dispose();
             });
         });
 

@@ -249,9 +249,19 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
 
     private void Dispatch(GrpcDuplexCall<WatchResponse> call, WatchResponse response)
     {
+        if (response.Canceled && _connection.HasCredentials && EtcdErrors.IsTokenProblem(response.CancelReason))
+        {
+            // etcd checks the stream's token again for every watch created on it and, once it expired, refuses the watch
+            // (as watch id -1): authenticate again and reopen the stream, which re-creates every watch where it stopped.
+            _connection.ForgetToken(call.AuthToken);
+            call.Abort();
+            return;
+        }
+
         if (!_watches.TryGetValue(response.WatchId, out var watch))
         {
-            if (!response.Canceled && !response.Created)
+            // Includes "created": a watch removed while its stream was opening was never cancelled (a repeat is ignored).
+            if (!response.Canceled)
             {
                 call.Write(new WatchRequest { CancelRequest = new WatchCancelRequest { WatchId = response.WatchId } });
             }

@@ -46,6 +46,14 @@ public sealed class EtcdServer : IAsyncDisposable
 
     public string Endpoint => $"127.0.0.1:{ClientPort}";
 
+    /// <summary>Sends a signal to the running etcd ("STOP" freezes it with its connections open, "CONT" resumes it).</summary>
+    public void Signal(string signal)
+    {
+        var id = _process?.Id ?? throw new InvalidOperationException("etcd is not running.");
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, id.ToString(System.Globalization.CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
+        kill.WaitForExit();
+    }
+
     /// <summary>The etcd binary: $ETCD_BIN, else /usr/bin/etcd; throws when missing (build/install-etcd.sh installs it).</summary>
     public static string FindBinary()
     {

@@ -338,6 +338,80 @@ public sealed class EtcdAuthTests(AuthEtcd etcd) : IClassFixture<AuthEtcd>
         Assert.True(log.Messages.Count(m => m.StartsWith("etcd authenticated as root", StringComparison.Ordinal)) >= 2, "the store should have authenticated again");
     }
 
+    [Fact]
+    public async Task Concurrent_calls_with_an_expired_token_authenticate_once()
+    {
+        await EnableAuthAsync();
+        var log = new CapturingLoggerFactory();
+        var options = new StoreOptions { Endpoints = { etcd.Server.Endpoint }, Username = "root", Password = Password, Root = "t/expiry-concurrent", LoggerFactory = log };
+        await using var store = await StoreFactory.Default.CreateAsync("etcd", options);
+        await store.PutAsync("k", Encoding.UTF8.GetBytes("1"));
+
+        // The server forgets a simple token after --auth-token-ttl (2 s) without use.
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        using var start = new ManualResetEventSlim();
+        var readers = Enumerable.Range(0, 16).Select(_ => Task.Run(async () =>
+        {
+            start.Wait();
+            return await store.GetAsync("k");
+        })).ToArray();
+        start.Set();
+        Assert.All(await Task.WhenAll(readers), p => Assert.Equal("1", Encoding.UTF8.GetString(p.Value)));
+        Assert.Equal(2, log.Messages.Count(m => m.StartsWith("etcd authenticated as root", StringComparison.Ordinal)));
+    }
+
+    [Fact]
+    public async Task A_watch_added_after_the_token_expired_works_on_the_existing_stream()
+    {
+        await EnableAuthAsync();
+        var options = new StoreOptions { Endpoints = { etcd.Server.Endpoint }, Username = "root", Password = Password, Root = "t/expiry-watch" };
+        await using var store = await StoreFactory.Default.CreateAsync("etcd", options);
+        using var first = new Recorder<KVPair?>(store.Watch("a"));
+        await first.WaitFor(items => items.Count > 0, "the first watch");
+
+        // The watch stream carries the first token; etcd checks it again for every watch created on the stream.
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        using var second = new Recorder<KVPair?>(store.Watch("b"));
+        await second.WaitFor(items => items.Count > 0, "the second watch");
+        await store.PutAsync("b", Encoding.UTF8.GetBytes("1"));
+        await store.PutAsync("a", Encoding.UTF8.GetBytes("1"));
+        await second.WaitFor(items => items[^1] is not null, "a change seen by the watch created after the token expired");
+
+        await first.WaitFor(items => items[^1] is not null, "a change seen by the first watch");
+        Assert.Null(first.Error);
+        Assert.Null(second.Error);
+    }
+
+    [Fact]
+    public async Task A_lock_waiter_after_the_token_expired_gets_the_lock()
+    {
+        await EnableAuthAsync();
+        var options = new StoreOptions { Endpoints = { etcd.Server.Endpoint }, Username = "root", Password = Password, Root = "t/expiry-lock" };
+        await using var store = await EtcdStore.CreateAsync(options);
+        using var opened = new Recorder<KVPair?>(store.Watch("a"));
+        await opened.WaitFor(items => items.Count > 0, "a watch, which opens the stream with the first token");
+        await using var holder = store.NewLock("lock");
+        await holder.LockAsync();
+
+        await Task.Delay(TimeSpan.FromSeconds(3.5));
+        await using var waiter = store.NewLock("lock");
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var waiting = waiter.LockAsync(cts.Token).AsTask();
+        var prefix = "\u0001lock/" + options.Root + "/lock\u0001";
+        var clock = Stopwatch.StartNew();
+        while ((await store.Connection.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(prefix), RangeEnd = ByteString.CopyFromUtf8(prefix[..^1] + "\u0002"), CountOnly = true }, null, CancellationToken.None)).Count < 2)
+        {
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(20), "the waiter key did not appear");
+            await Task.Delay(20);
+        }
+
+        // Past its waiter key the waiter reads its predecessor and watches it: give that watch time to be created.
+        await Task.Delay(500);
+        await holder.UnlockAsync();
+        await waiting;
+        Assert.True(waiter.IsHeld);
+    }
+
     private async Task EnableAuthAsync()
     {
         await s_enable.WaitAsync();

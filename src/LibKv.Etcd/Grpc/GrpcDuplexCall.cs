@@ -29,6 +29,9 @@ internal sealed class GrpcDuplexCall<TResponse> : IAsyncDisposable
     /// <summary>The endpoint this call runs on.</summary>
     public string Endpoint => _endpoint;
 
+    /// <summary>The auth token the call was opened with, if any.</summary>
+    public string? AuthToken { get; init; }
+
     internal DuplexContent Content { get; }
 
     internal CancellationToken Aborted => _abort.Token;

@@ -90,7 +90,7 @@ internal sealed class GrpcTransport : IDisposable
     public async Task<GrpcDuplexCall<TResponse>> DuplexAsync<TResponse>(GrpcEndpoint endpoint, string path, IMessage first, MessageParser<TResponse> parser, string? token, CancellationToken cancellationToken)
         where TResponse : class, IMessage<TResponse>
     {
-        var call = new GrpcDuplexCall<TResponse>(endpoint, parser);
+        var call = new GrpcDuplexCall<TResponse>(endpoint, parser) { AuthToken = token };
         var message = CreateRequest(endpoint, path, token);
         message.Content = call.Content;
 
