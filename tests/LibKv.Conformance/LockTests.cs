@@ -183,6 +183,25 @@ public abstract class LockTests(IKvFixture fixture) : KvTestBase(fixture)
     }
 
     [Fact]
+    public async Task An_unlock_cancelled_before_it_starts_changes_nothing()
+    {
+        var clients = await ClientsAsync(2);
+        await using var locker = clients[0].NewLock("locks/u", new LockOptions { DeleteOnUnlock = true });
+        var lost = await locker.LockAsync();
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await locker.UnlockAsync(cancelled.Token));
+        Assert.True(locker.IsHeld);
+        Assert.False(lost.IsCancellationRequested);
+        Assert.True(await clients[1].ExistsAsync("locks/u"));
+        await using var other = clients[1].NewLock("locks/u");
+        Assert.False(await other.TryLockAsync(TimeSpan.FromMilliseconds(300)));
+        await locker.UnlockAsync();
+        Assert.True(lost.IsCancellationRequested);
+        Assert.True(await other.TryLockAsync(TimeSpan.FromSeconds(10)));
+    }
+
+    [Fact]
     public async Task Disposing_a_held_locker_frees_the_lock_at_once()
     {
         var clients = await ClientsAsync(2);

@@ -120,6 +120,8 @@ public abstract class LockerBase : ILocker
     /// <inheritdoc />
     public async ValueTask UnlockAsync(CancellationToken cancellationToken = default)
     {
+        // Cancelled before it starts: nothing is sent and the hold goes on, as with every other call.
+        cancellationToken.ThrowIfCancellationRequested();
         LockHold? hold;
         lock (_gate)
         {
