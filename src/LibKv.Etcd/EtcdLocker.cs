@@ -12,6 +12,7 @@ internal sealed class EtcdLocker : LockerBase
 {
     private readonly EtcdStore _store;
     private readonly string _prefix;
+    private Task _acquiring = Task.CompletedTask;
 
     public EtcdLocker(EtcdStore store, string key, LockOptions options, TimeProvider time)
         : base(key, options, time)
@@ -26,9 +27,11 @@ internal sealed class EtcdLocker : LockerBase
         // A wait ends with the store: its watches complete then, and its connection goes.
         var closing = _store.ClosingToken;
         using var waiting = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, closing);
+        var attempt = AcquireUntilHeldAsync(hold, waiting.Token).AsTask();
+        _acquiring = attempt;
         try
         {
-            await AcquireUntilHeldAsync(hold, waiting.Token).ConfigureAwait(false);
+            await attempt.ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (closing.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -112,10 +115,19 @@ internal sealed class EtcdLocker : LockerBase
         }
     }
 
-    protected override ValueTask DisposeCoreAsync()
+    protected override async ValueTask DisposeCoreAsync()
     {
         _store.Track(this, add: false);
-        return ValueTask.CompletedTask;
+
+        // A wait the closing store ended is still revoking its waiter's lease: let it finish while the connection is up,
+        // so the key goes now instead of blocking the waiters behind it for a TTL.
+        try
+        {
+            await _acquiring.WaitAsync(_store.Connection.RequestTimeout).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is KvException or OperationCanceledException or ObjectDisposedException or TimeoutException or InvalidOperationException)
+        {
+        }
     }
 
     private async Task<bool> TryAcquireAsync(HoldState state, CancellationToken cancellationToken)

@@ -14,16 +14,8 @@ public sealed class ConsulFixture : IKvFixture
     public async Task<IStore[]> CreateClientsAsync(int count, Action<StoreOptions>? configure = null, CancellationToken cancellationToken = default)
     {
         var server = await ConsulServer.Shared;
-        var root = "t/" + Guid.NewGuid().ToString("N");
-        var clients = new IStore[count];
-        for (var i = 0; i < count; i++)
-        {
-            var options = new StoreOptions { Backend = "consul", Endpoints = { server.Endpoint }, Root = root };
-            configure?.Invoke(options);
-            clients[i] = await StoreFactory.Default.CreateAsync(options, cancellationToken);
-        }
-
-        return clients;
+        var root = FixtureClients.FreshRoot();
+        return await FixtureClients.CreateAsync(count, () => new StoreOptions { Backend = "consul", Endpoints = { server.Endpoint }, Root = root }, configure, cancellationToken);
     }
 
     public async Task ExpireSessionAsync(IStore client)

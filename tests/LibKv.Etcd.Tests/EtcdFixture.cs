@@ -14,16 +14,8 @@ public sealed class EtcdFixture : IKvFixture
     public async Task<IStore[]> CreateClientsAsync(int count, Action<StoreOptions>? configure = null, CancellationToken cancellationToken = default)
     {
         var server = await SharedServerAsync();
-        var root = "t/" + Guid.NewGuid().ToString("N");
-        var clients = new IStore[count];
-        for (var i = 0; i < count; i++)
-        {
-            var options = new StoreOptions { Backend = Backend, Endpoints = { server.Endpoint }, Root = root };
-            configure?.Invoke(options);
-            clients[i] = await StoreFactory.Default.CreateAsync(options, cancellationToken);
-        }
-
-        return clients;
+        var root = FixtureClients.FreshRoot();
+        return await FixtureClients.CreateAsync(count, () => new StoreOptions { Backend = Backend, Endpoints = { server.Endpoint }, Root = root }, configure, cancellationToken);
     }
 
     /// <summary>Revokes the client's leases from another client, as a partition past their TTL would.</summary>

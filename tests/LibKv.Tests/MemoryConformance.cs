@@ -12,15 +12,7 @@ public sealed class MemoryFixture : IKvFixture
     public async Task<IStore[]> CreateClientsAsync(int count, Action<StoreOptions>? configure = null, CancellationToken cancellationToken = default)
     {
         var space = "conformance-" + Guid.NewGuid().ToString("N");
-        var clients = new IStore[count];
-        for (var i = 0; i < count; i++)
-        {
-            var options = new StoreOptions { Backend = "memory", Endpoints = { space } };
-            configure?.Invoke(options);
-            clients[i] = await StoreFactory.Default.CreateAsync(options, cancellationToken);
-        }
-
-        return clients;
+        return await FixtureClients.CreateAsync(count, () => new StoreOptions { Backend = "memory", Endpoints = { space } }, configure, cancellationToken);
     }
 
     public Task ExpireSessionAsync(IStore client)

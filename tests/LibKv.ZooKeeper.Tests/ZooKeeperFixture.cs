@@ -12,11 +12,10 @@ public sealed class ZooKeeperFixture : IKvFixture
     public async Task<IStore[]> CreateClientsAsync(int count, Action<StoreOptions>? configure = null, CancellationToken cancellationToken = default)
     {
         var server = await ZooKeeperServer.Shared;
-        var root = "t/" + Guid.NewGuid().ToString("N");
-        var clients = new IStore[count];
-        for (var i = 0; i < count; i++)
-        {
-            var options = new StoreOptions
+        var root = FixtureClients.FreshRoot();
+        return await FixtureClients.CreateAsync(
+            count,
+            () => new StoreOptions
             {
                 Backend = "zookeeper",
                 Endpoints = { server.Endpoint },
@@ -24,12 +23,9 @@ public sealed class ZooKeeperFixture : IKvFixture
                 // The session is the lease of keep-alive keys and locks: the conformance tests' 1 s TTLs need ≤ 3 s.
                 SessionTimeout = TimeSpan.FromSeconds(2),
                 RequestTimeout = TimeSpan.FromSeconds(10),
-            };
-            configure?.Invoke(options);
-            clients[i] = await StoreFactory.Default.CreateAsync(options, cancellationToken);
-        }
-
-        return clients;
+            },
+            configure,
+            cancellationToken);
     }
 
     public Task ExpireSessionAsync(IStore client) => ExpireAsync((ZooKeeperStore)client);
