@@ -18,6 +18,9 @@ public interface IKvFixture
     /// </summary>
     Task ExpireSessionAsync(IStore client);
 
+    /// <summary>The short TTL the TTL, watch and lock tests use (keys and lock leases); the test server must honour it.</summary>
+    TimeSpan Ttl => TimeSpan.FromSeconds(1);
+
     /// <summary>True when the backend serves lock waiters first come, first served (memory, etcd, ZooKeeper).</summary>
     bool OrdersLockWaiters => true;
 }

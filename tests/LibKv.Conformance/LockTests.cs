@@ -6,7 +6,7 @@ namespace LibKv.Conformance;
 /// <summary>Contract, Locks: exclusion, order, fencing, loss, renewal, unlock and dispose.</summary>
 public abstract class LockTests(IKvFixture fixture) : KvTestBase(fixture)
 {
-    private static readonly LockOptions ShortLease = new() { Ttl = TimeSpan.FromSeconds(1) };
+    private LockOptions ShortLease => new() { Ttl = Fixture.Ttl };
 
     [Fact]
     public async Task A_new_locker_is_not_held()
@@ -234,7 +234,7 @@ public abstract class LockTests(IKvFixture fixture) : KvTestBase(fixture)
         await using var holder = clients[0].NewLock("locks/renew", ShortLease);
         var lost = await holder.LockAsync();
         await using var other = clients[1].NewLock("locks/renew", ShortLease);
-        Assert.False(await other.TryLockAsync(TimeSpan.FromSeconds(3.5)));
+        Assert.False(await other.TryLockAsync((2 * Fixture.Ttl) + TimeSpan.FromSeconds(1.5)));
         Assert.True(holder.IsHeld);
         Assert.False(lost.IsCancellationRequested);
     }

@@ -6,14 +6,14 @@ namespace LibKv.Conformance;
 /// <summary>Contract, TTL: expiry bound, keep-alive (service registration), and making a key permanent again.</summary>
 public abstract class TtlTests(IKvFixture fixture) : KvTestBase(fixture)
 {
-    /// <summary>The TTL these tests use; every test server is configured to accept it.</summary>
-    protected static readonly TimeSpan Ttl = TimeSpan.FromSeconds(1);
+    /// <summary>The TTL these tests use (the fixture's; 1 s unless its server needs more).</summary>
+    protected TimeSpan Ttl => Fixture.Ttl;
 
     /// <summary>The contract's bound (2 × TTL + 1 s) plus slack for a loaded test machine.</summary>
-    protected static readonly TimeSpan GoneDeadline = 2 * Ttl + TimeSpan.FromSeconds(1) + TimeSpan.FromSeconds(6);
+    protected TimeSpan GoneDeadline => 2 * Ttl + TimeSpan.FromSeconds(1) + TimeSpan.FromSeconds(6);
 
     /// <summary>How long a key must be seen to survive to prove it is not expiring.</summary>
-    protected static readonly TimeSpan SurviveWindow = 2 * Ttl + TimeSpan.FromSeconds(1.5);
+    protected TimeSpan SurviveWindow => 2 * Ttl + TimeSpan.FromSeconds(1.5);
 
     [Fact]
     public async Task A_key_with_a_ttl_is_readable_at_once_and_gone_within_the_bound()
@@ -100,7 +100,7 @@ public abstract class TtlTests(IKvFixture fixture) : KvTestBase(fixture)
     }
 
     /// <summary>Checks repeatedly, for longer than the expiry bound, that the key is still there.</summary>
-    protected static async Task StaysPresent(IStore store, string key)
+    protected async Task StaysPresent(IStore store, string key)
     {
         var watch = Stopwatch.StartNew();
         while (watch.Elapsed < SurviveWindow)

@@ -49,7 +49,7 @@ public abstract class WatchTests(IKvFixture fixture) : KvTestBase(fixture)
     public async Task Watch_emits_null_when_the_key_expires()
     {
         var store = await StoreAsync();
-        await store.PutAsync("k", Bytes("short"), new WriteOptions { Ttl = TimeSpan.FromSeconds(1) });
+        await store.PutAsync("k", Bytes("short"), new WriteOptions { Ttl = Fixture.Ttl });
         using var watch = new Recorder<KVPair?>(store.Watch("k"));
         await watch.WaitFor(i => i.Count >= 1 && i[0] is not null, "the initial pair");
         await watch.WaitForLast(p => p is null, "null after expiry");
@@ -152,7 +152,7 @@ public abstract class WatchTests(IKvFixture fixture) : KvTestBase(fixture)
     {
         var store = await StoreAsync();
         await store.PutAsync("svc/permanent", Bytes("p"));
-        await store.PutAsync("svc/short", Bytes("s"), new WriteOptions { Ttl = TimeSpan.FromSeconds(1) });
+        await store.PutAsync("svc/short", Bytes("s"), new WriteOptions { Ttl = Fixture.Ttl });
         using var tree = new Recorder<IReadOnlyList<KVPair>>(store.WatchTree("svc"));
         var first = await tree.WaitFor(i => i.Count >= 1, "the initial snapshot");
         Assert.Contains("svc/permanent", Keys(first[0]));

@@ -9,6 +9,9 @@ public sealed class ZooKeeperFixture : IKvFixture
 {
     public string Backend => ZooKeeperStore.BackendName;
 
+    /// <summary>2 s, so that the 5 s sessions below can honour keep-alive keys and lock leases (2 × 2 s + 1 s).</summary>
+    public TimeSpan Ttl => TimeSpan.FromSeconds(2);
+
     public async Task<IStore[]> CreateClientsAsync(int count, Action<StoreOptions>? configure = null, CancellationToken cancellationToken = default)
     {
         var server = await ZooKeeperServer.Shared;
@@ -20,8 +23,9 @@ public sealed class ZooKeeperFixture : IKvFixture
                 Backend = "zookeeper",
                 Endpoints = { server.Endpoint },
                 Root = root,
-                // The session is the lease of keep-alive keys and locks: the conformance tests' 1 s TTLs need ≤ 3 s.
-                SessionTimeout = TimeSpan.FromSeconds(2),
+                // The session is the lease of keep-alive keys and locks: 2 × Ttl + 1 s must cover it. A 5 s session
+                // (replies awaited 3.3 s) rides out the stalls of a loaded 2-core CI machine; 2 s sessions did not.
+                SessionTimeout = TimeSpan.FromSeconds(5),
                 RequestTimeout = TimeSpan.FromSeconds(10),
             },
             configure,

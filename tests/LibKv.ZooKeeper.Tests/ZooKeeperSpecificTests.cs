@@ -635,11 +635,12 @@ public sealed class ZooKeeperSpecificTests
         var root = NewRoot();
         await using var proxy = new TcpProxy(server.Port);
         await using var holderStore = await OpenAsync(proxy.Endpoint, root, o => o.SessionTimeout = TimeSpan.FromSeconds(2));
-        await using var otherStore = await OpenAsync(server.Endpoint, root, o => o.SessionTimeout = TimeSpan.FromSeconds(2));
+        // Only the holder needs a short session; the waiter's default one does not drop on a loaded machine.
+        await using var otherStore = await OpenAsync(server.Endpoint, root);
         await using var holder = holderStore.NewLock("job", new LockOptions { Ttl = ttl });
         await holder.LockAsync();
         var fencing = holder.FencingToken;
-        await using var other = otherStore.NewLock("job", new LockOptions { Ttl = ttl });
+        await using var other = otherStore.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(10) });
         var waiting = other.LockAsync().AsTask();
 
         // As a dead process: its connection closes, no closeSession is sent, and it never comes back.
