@@ -12,8 +12,8 @@ backends=("$@")
 [ ${#backends[@]} -gt 0 ] || backends=(memory consul etcd zookeeper)
 
 tmp=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done; rm -rf "$tmp"; }
+# Servers are started inside $(...) subshells, so their PIDs go to a file rather than a variable.
+cleanup() { [ -f "$tmp/pids" ] && while read -r p; do kill -9 "$p" 2>/dev/null || true; done < "$tmp/pids"; rm -rf "$tmp"; }
 trap cleanup EXIT
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -32,7 +32,7 @@ endpoint_of() {
       "$repo/.tools/consul/usr/bin/consul" agent -dev -client 127.0.0.1 -bind 127.0.0.1 -http-port "$http" -dns-port -1 \
         -serf-lan-port "$serf_lan" -serf-wan-port "$serf_wan" -server-port "$server" -grpc-port -1 \
         -config-file "$tmp/consul.hcl" >"$tmp/consul.log" 2>&1 &
-      pids+=($!); wait_port "$http" >&2; echo "127.0.0.1:$http" ;;
+      echo $! >> "$tmp/pids"; wait_port "$http" >&2; echo "127.0.0.1:$http" ;;
     etcd)
       local client peer
       client=$(free_port); peer=$(free_port)
@@ -40,7 +40,7 @@ endpoint_of() {
         --advertise-client-urls "http://127.0.0.1:$client" --listen-peer-urls "http://127.0.0.1:$peer" \
         --initial-advertise-peer-urls "http://127.0.0.1:$peer" --initial-cluster "bench=http://127.0.0.1:$peer" \
         >"$tmp/etcd.log" 2>&1 &
-      pids+=($!); wait_port "$client" >&2; echo "127.0.0.1:$client" ;;
+      echo $! >> "$tmp/pids"; wait_port "$client" >&2; echo "127.0.0.1:$client" ;;
     zookeeper)
       local port cp=""
       port=$(free_port); mkdir -p "$tmp/zk"
@@ -52,7 +52,7 @@ endpoint_of() {
       done
       java -Xmx512m -cp "${cp#:}" -Dzookeeper.extendedTypesEnabled=true -Dorg.slf4j.simpleLogger.defaultLogLevel=warn \
         org.apache.zookeeper.server.quorum.QuorumPeerMain "$tmp/zoo.cfg" >"$tmp/zk.log" 2>&1 &
-      pids+=($!); wait_port "$port" >&2; echo "127.0.0.1:$port" ;;
+      echo $! >> "$tmp/pids"; wait_port "$port" >&2; echo "127.0.0.1:$port" ;;
   esac
 }
 
