@@ -136,7 +136,7 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
     private async Task ConnectionLoopAsync()
     {
         var closing = _closing.Token;
-        var backoff = TimeSpan.FromMilliseconds(50);
+        var backoff = new Backoff();
         while (!closing.IsCancellationRequested)
         {
             Task wake;
@@ -182,7 +182,7 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
                 Volatile.Write(ref _call, call);
                 while (await call.ReadAsync(closing).ConfigureAwait(false) is { } response)
                 {
-                    backoff = TimeSpan.FromMilliseconds(50);
+                    backoff.Reset();
                     if (!_leases.TryGetValue(response.ID, out var kept))
                     {
                         continue;
@@ -222,14 +222,12 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
 
             try
             {
-                await Task.Delay(backoff, closing).ConfigureAwait(false);
+                await backoff.WaitAsync(closing).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
-
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
         }
     }
 

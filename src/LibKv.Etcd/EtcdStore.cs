@@ -519,18 +519,4 @@ public sealed class EtcdStore : KvStoreBase
                 cts.Dispose();
             });
         });
-
-    /// <summary>Exponential back-off for watch re-reads while etcd is unreachable.</summary>
-    private sealed class Backoff
-    {
-        private TimeSpan _next = TimeSpan.FromMilliseconds(50);
-
-        public async Task WaitAsync(CancellationToken cancellationToken)
-        {
-            await Task.Delay(_next, cancellationToken).ConfigureAwait(false);
-            _next = TimeSpan.FromTicks(Math.Min(_next.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
-        }
-
-        public void Reset() => _next = TimeSpan.FromMilliseconds(50);
-    }
 }

@@ -129,7 +129,7 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
     private async Task LoopAsync()
     {
         var closing = _closing.Token;
-        var backoff = TimeSpan.FromMilliseconds(50);
+        var backoff = new Backoff();
         while (!closing.IsCancellationRequested)
         {
             Task wake;
@@ -194,7 +194,7 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
 
                 while (await call.ReadAsync(closing).ConfigureAwait(false) is { } response)
                 {
-                    backoff = TimeSpan.FromMilliseconds(50);
+                    backoff.Reset();
                     Dispatch(call, response);
                 }
 
@@ -236,14 +236,12 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
 
             try
             {
-                await Task.Delay(backoff, closing).ConfigureAwait(false);
+                await backoff.WaitAsync(closing).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
                 return;
             }
-
-            backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(1).Ticks));
         }
     }
 
