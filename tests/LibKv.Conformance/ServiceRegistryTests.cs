@@ -43,7 +43,7 @@ public abstract class ServiceRegistryTests(IKvFixture fixture) : KvTestBase(fixt
         var registry = new ServiceRegistry(store, Options);
         await using var a = await registry.RegisterAsync(new ServiceInstance("api", "api-1", "h:1"));
         await store.PutAsync("svc/api/garbage", Bytes("not json"));
-        await store.PutAsync("svc/api/api-1/deeper", Bytes("{}"));
+        await store.PutAsync("svc/api/group/deeper", Bytes("{\"service\":\"api\",\"id\":\"deeper\",\"address\":\"h:2\"}"));
         Assert.Equal(new[] { "api-1" }, (await registry.ResolveAsync("api")).Select(i => i.Id));
     }
 
