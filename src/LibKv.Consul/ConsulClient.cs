@@ -34,10 +34,18 @@ internal sealed class ConsulClient
     /// <summary>Consul's default <c>txn_max_req_len</c>: larger transaction bodies are refused with 413.</summary>
     public const int MaxTxnBody = 512 * 1024;
 
-    /// <summary>How long one blocking query waits on the server.</summary>
-    public static readonly TimeSpan BlockingWait = TimeSpan.FromSeconds(60);
+    public ConsulClient(ConsulTransport transport)
+    {
+        Transport = transport;
+        BlockingWait = TimeSpan.FromTicks(Math.Clamp(transport.RequestTimeout.Ticks, TimeSpan.TicksPerSecond, 60 * TimeSpan.TicksPerSecond));
+    }
 
-    public ConsulClient(ConsulTransport transport) => Transport = transport;
+    /// <summary>
+    /// How long one blocking query waits on the server: RequestTimeout (1 s to 60 s). Its client-side deadline is
+    /// this wait, Consul's jitter (wait/16) and RequestTimeout, so a silent (paused) agent is found within about
+    /// twice RequestTimeout, and a watch re-reads at least that often even when the server's index went backwards.
+    /// </summary>
+    public TimeSpan BlockingWait { get; }
 
     public ConsulTransport Transport { get; }
 
@@ -128,7 +136,7 @@ internal sealed class ConsulClient
     public async Task<bool> PutRawAsync(string fullKey, ReadOnlyMemory<byte> value, string? query, CancellationToken cancellationToken)
     {
         var path = "v1/kv/" + EscapeKey(fullKey) + (query is null ? string.Empty : "?" + query);
-        var response = await Transport.SendAsync(HttpMethod.Put, path, value, jsonBody: false, fullKey, cancellationToken).ConfigureAwait(false);
+        var response = await Transport.SendAsync(HttpMethod.Put, path, value, jsonBody: false, fullKey, resendable: false, cancellationToken).ConfigureAwait(false);
         EnsureSuccess(response, fullKey);
         return IsTrue(response.Body);
     }
@@ -189,7 +197,7 @@ internal sealed class ConsulClient
     public async Task<TxnOutcome> TxnAsync(ArrayBufferWriter<byte> body, string key, CancellationToken cancellationToken, bool? consistentRead = null)
     {
         var path = consistentRead == true ? "v1/txn?consistent" : "v1/txn";
-        var response = await Transport.SendAsync(HttpMethod.Put, path, body.WrittenMemory, jsonBody: true, key, cancellationToken).ConfigureAwait(false);
+        var response = await Transport.SendAsync(HttpMethod.Put, path, body.WrittenMemory, jsonBody: true, key, resendable: consistentRead is not null, cancellationToken).ConfigureAwait(false);
         if (response.Status is not (HttpStatusCode.OK or HttpStatusCode.Conflict))
         {
             throw ConsulErrors.FromStatus(response.Status, response.Body, key, response.Endpoint);
@@ -228,7 +236,7 @@ internal sealed class ConsulClient
             LockDelay = "0s",
         };
         var body = JsonSerializer.SerializeToUtf8Bytes(request, ConsulJsonContext.Default.ConsulSessionRequest);
-        var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/create", body, jsonBody: true, null, cancellationToken).ConfigureAwait(false);
+        var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/create", body, jsonBody: true, null, resendable: true, cancellationToken).ConfigureAwait(false);
         EnsureSuccess(response, null);
         return Parse(response.Body, ConsulJsonContext.Default.ConsulSessionInfo).ID;
     }
@@ -236,7 +244,7 @@ internal sealed class ConsulClient
     /// <summary>Renews a session; false when the session no longer exists.</summary>
     public async Task<bool> RenewSessionAsync(string id, CancellationToken cancellationToken)
     {
-        var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/renew/" + id, null, jsonBody: false, null, cancellationToken).ConfigureAwait(false);
+        var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/renew/" + id, null, jsonBody: false, null, resendable: true, cancellationToken).ConfigureAwait(false);
         if (response.Status == HttpStatusCode.NotFound)
         {
             return false;
@@ -249,7 +257,7 @@ internal sealed class ConsulClient
     /// <summary>Destroys a session (Consul then releases or deletes what it holds).</summary>
     public async Task DestroySessionAsync(string id, CancellationToken cancellationToken)
     {
-        var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/destroy/" + id, null, jsonBody: false, null, cancellationToken).ConfigureAwait(false);
+        var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/destroy/" + id, null, jsonBody: false, null, resendable: true, cancellationToken).ConfigureAwait(false);
         if (response.Status != HttpStatusCode.NotFound)
         {
             EnsureSuccess(response, null);
@@ -259,7 +267,7 @@ internal sealed class ConsulClient
     /// <summary>Reads a session; null when it does not exist.</summary>
     public async Task<ConsulSessionInfo?> SessionInfoAsync(string id, CancellationToken cancellationToken)
     {
-        var response = await Transport.SendAsync(HttpMethod.Get, "v1/session/info/" + id, null, jsonBody: false, null, cancellationToken).ConfigureAwait(false);
+        var response = await Transport.SendAsync(HttpMethod.Get, "v1/session/info/" + id, null, jsonBody: false, null, resendable: true, cancellationToken).ConfigureAwait(false);
         if (response.Status == HttpStatusCode.NotFound)
         {
             return null;
@@ -273,7 +281,7 @@ internal sealed class ConsulClient
     /// <summary>Checks that the cluster answers and has a leader.</summary>
     public async Task PingAsync(CancellationToken cancellationToken)
     {
-        var response = await Transport.SendAsync(HttpMethod.Get, "v1/status/leader", null, jsonBody: false, null, cancellationToken).ConfigureAwait(false);
+        var response = await Transport.SendAsync(HttpMethod.Get, "v1/status/leader", null, jsonBody: false, null, resendable: true, cancellationToken).ConfigureAwait(false);
         EnsureSuccess(response, null);
         var leader = Encoding.UTF8.GetString(response.Body).Trim().Trim('"');
         if (leader.Length == 0)
@@ -328,6 +336,6 @@ internal sealed class ConsulClient
             extra = BlockingWait + (BlockingWait / 16);
         }
 
-        return Transport.SendAsync(HttpMethod.Get, query.ToString(), null, jsonBody: false, key, cancellationToken, extra);
+        return Transport.SendAsync(HttpMethod.Get, query.ToString(), null, jsonBody: false, key, resendable: true, cancellationToken, extra);
     }
 }

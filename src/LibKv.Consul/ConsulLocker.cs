@@ -79,6 +79,11 @@ internal sealed partial class ConsulLocker : LockerBase
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// One bounded attempt, never repeated: with DeleteOnUnlock the guarded delete, then the session's destroy, both
+    /// within RequestTimeout per endpoint. When Consul does not answer, the session (no longer renewed) expires on its
+    /// own within 2 × TTL and the key is released then.
+    /// </remarks>
     protected override async ValueTask ReleaseCoreAsync(LockHold hold, CancellationToken cancellationToken)
     {
         if (hold.State is not ConsulSession session)
@@ -86,32 +91,56 @@ internal sealed partial class ConsulLocker : LockerBase
             return;
         }
 
+        var transport = _store.Client.Transport;
+        _store.Sessions.Forget(session);
+        using var budget = new CancellationTokenSource(transport.RequestTimeout * transport.EndpointCount, _store.Clock);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, budget.Token);
+        KvException? failure = null;
         var destroyed = false;
         try
         {
             if (LockOptions.DeleteOnUnlock)
             {
-                var outcome = await _store.Client.TxnAsync([new TxnOp("check-session", _full, Session: session.Id), new TxnOp("delete", _full)], Key, cancellationToken).ConfigureAwait(false);
-                if (!outcome.Ok)
+                try
                 {
-                    LogReleaseSkipped(_store.Logger, Key, outcome.Errors[0].What);
+                    var outcome = await _store.Client.TxnAsync([new TxnOp("check-session", _full, Session: session.Id), new TxnOp("delete", _full)], Key, linked.Token).ConfigureAwait(false);
+                    if (!outcome.Ok)
+                    {
+                        LogReleaseSkipped(_store.Logger, Key, outcome.Errors[0].What);
+                    }
+                }
+                catch (KvException e) when (e.IsTransient)
+                {
+                    // Destroying the session (maybe through another endpoint) still frees the key.
+                    failure = e;
                 }
             }
-            else
-            {
-                // Destroying a release-behavior session frees the key and leaves its value alone, so a value another
-                // client wrote during the hold stays (Consul's unlock verb would overwrite it with ours).
-                _store.Sessions.Forget(session);
-                await _store.Client.DestroySessionAsync(session.Id, cancellationToken).ConfigureAwait(false);
-                destroyed = true;
-            }
+
+            // Destroying a release-behavior session frees the key and leaves its value alone, so a value another
+            // client wrote during the hold stays (Consul's unlock verb would overwrite it with ours).
+            await _store.Client.DestroySessionAsync(session.Id, linked.Token).ConfigureAwait(false);
+            destroyed = true;
+        }
+        catch (KvException e) when (e.IsTransient)
+        {
+            failure ??= e;
+        }
+        catch (OperationCanceledException) when (budget.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            failure ??= ConsulErrors.OutcomeUnknown($"Releasing lock '{Key}' got no answer from Consul within {(transport.RequestTimeout * transport.EndpointCount).TotalSeconds:0.###} s ({transport.EndpointNames}); the lock is freed when its session expires (within 2 × TTL).", Key);
         }
         finally
         {
-            if (!destroyed)
+            if (!destroyed && failure is null)
             {
-                await _store.Sessions.DestroyAsync(session).ConfigureAwait(false);
+                // Cancelled by the caller: the key must not stay held until the session expires.
+                _store.Sessions.DestroyLater(session);
             }
+        }
+
+        if (failure is not null && !destroyed)
+        {
+            throw failure;
         }
     }
 

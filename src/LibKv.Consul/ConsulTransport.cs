@@ -32,9 +32,10 @@ internal sealed partial class ConsulTransport : IDisposable
     private readonly ILogger _logger;
     private int _preferred;
 
-    public ConsulTransport(StoreOptions options, ILogger logger)
+    public ConsulTransport(StoreOptions options, ILogger logger, ConsulHealth health)
     {
         _logger = logger;
+        Health = health;
         var parsed = Endpoint.ParseAll(options.Endpoints, DefaultEndpoint);
         var raw = options.Endpoints.Count == 0 ? new List<string> { DefaultEndpoint } : options.Endpoints;
         _bases = new Uri[parsed.Count];
@@ -64,26 +65,37 @@ internal sealed partial class ConsulTransport : IDisposable
         _http.DefaultRequestHeaders.ExpectContinue = false;
     }
 
+    /// <summary>Told of every answer and every failed endpoint: drives the store's state and outage log.</summary>
+    public ConsulHealth Health { get; }
+
+    /// <summary>How many endpoints there are.</summary>
+    public int EndpointCount => _bases.Length;
+
     /// <summary>The endpoints, for messages.</summary>
     public string EndpointNames => _endpointNames;
 
     /// <summary>The bound of every non-blocking call.</summary>
     public TimeSpan RequestTimeout { get; }
 
-    /// <summary>Sends a request; <paramref name="extraTime"/> lengthens the bound for blocking queries.</summary>
+    /// <summary>
+    /// Sends a request to the preferred endpoint, each endpoint tried bounded by RequestTimeout (plus
+    /// <paramref name="extraTime"/> for blocking queries). A request that certainly did not reach an endpoint (refused,
+    /// unreachable, body not sent) moves on to the next one; so does a <paramref name="resendable"/> one (reads, session
+    /// renew/destroy) that got no answer. A write that may have reached an endpoint and got no answer is never resent:
+    /// it fails with an outcome-unknown <see cref="KvErrorCode.Unavailable"/>.
+    /// </summary>
     public async Task<ConsulResponse> SendAsync(
         HttpMethod method,
         string pathAndQuery,
         ReadOnlyMemory<byte>? body,
         bool jsonBody,
         string? key,
+        bool resendable,
         CancellationToken cancellationToken,
         TimeSpan extraTime = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
         var limit = RequestTimeout + extraTime;
-        using var timeout = new CancellationTokenSource(limit);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         var start = Volatile.Read(ref _preferred);
         Exception? last = null;
         for (var attempt = 0; attempt < _bases.Length; attempt++)
@@ -97,12 +109,15 @@ internal sealed partial class ConsulTransport : IDisposable
                 request.Headers.TryAddWithoutValidation("X-Consul-Token", _token);
             }
 
+            TrackedContent? content = null;
             if (body is { } b)
             {
-                request.Content = new ReadOnlyMemoryContent(b);
-                request.Content.Headers.ContentType = jsonBody ? s_json : s_octets;
+                content = new TrackedContent(b, jsonBody ? s_json : s_octets);
+                request.Content = content;
             }
 
+            using var timeout = new CancellationTokenSource(limit);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
             try
             {
                 using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
@@ -116,35 +131,43 @@ internal sealed partial class ConsulTransport : IDisposable
                     }
                 }
 
-                var content = await ReadBodyAsync(response.Content, linked.Token).ConfigureAwait(false);
+                var bytes = await ReadBodyAsync(response.Content, linked.Token).ConfigureAwait(false);
                 if (index != start)
                 {
                     Volatile.Write(ref _preferred, index);
                 }
 
-                return new ConsulResponse(response.StatusCode, consulIndex, content, baseUri.Authority);
+                Health.Answered(baseUri.Authority);
+                return new ConsulResponse(response.StatusCode, consulIndex, bytes, baseUri.Authority);
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 throw;
             }
-            catch (OperationCanceledException e) when (timeout.IsCancellationRequested)
-            {
-                throw ConsulErrors.Unavailable($"Consul did not answer within {limit.TotalSeconds:0.###} s (endpoints tried: {Tried(start, attempt)}).", key, e);
-            }
-            catch (Exception e) when (IsConnectFailure(e))
-            {
-                // Nothing was sent: the next endpoint may take the request.
-                last = e;
-                LogEndpointDown(_logger, baseUri.Authority, e.Message);
-            }
             catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
             {
-                throw ConsulErrors.Unavailable($"The connection to Consul at {baseUri.Authority} was lost: {e.Message} (endpoints tried: {Tried(start, attempt)}).", key, e);
+                // This endpoint failed: later calls start at the next one.
+                Interlocked.CompareExchange(ref _preferred, (index + 1) % _bases.Length, index);
+                var what = timeout.IsCancellationRequested
+                    ? $"{baseUri.Authority} did not answer within {limit.TotalSeconds:0.###} s"
+                    : $"the connection to {baseUri.Authority} failed: {e.Message}";
+                last = e;
+                var mayHaveArrived = !IsConnectFailure(e) && (content is null || content.Sent);
+                if (mayHaveArrived && !resendable)
+                {
+                    // THE decision point of issue 8 item 10: the write may have been applied (now, or later by a paused
+                    // server); resending it elsewhere could apply it twice or after newer writes. The caller decides.
+                    Health.Failed(baseUri.Authority, e, everyEndpoint: _bases.Length == 1);
+                    throw ConsulErrors.OutcomeUnknown($"Consul write sent to {baseUri.Authority} got no answer ({what}); it may or may not have been applied (endpoints tried: {Tried(start, attempt)}).", key, e);
+                }
+
+                Health.Failed(baseUri.Authority, e, everyEndpoint: attempt == _bases.Length - 1);
+                LogEndpointDown(_logger, baseUri.Authority, what);
+                last = new IOException(what, e);
             }
         }
 
-        throw ConsulErrors.Unavailable($"No Consul endpoint answered (endpoints tried: {_endpointNames}): {last?.Message}", key, last);
+        throw ConsulErrors.Unavailable($"No Consul endpoint answered (endpoints tried: {Tried(start, _bases.Length - 1)}): {last?.Message}", key, last);
     }
 
     /// <inheritdoc />
@@ -226,6 +249,36 @@ internal sealed partial class ConsulTransport : IDisposable
         return string.Join(", ", names);
     }
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Consul endpoint {Endpoint} is not reachable ({Reason}); trying the next one.")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Consul endpoint {Endpoint} failed ({Reason}); trying the next one.")]
     private static partial void LogEndpointDown(ILogger logger, string endpoint, string reason);
+
+    /// <summary>Request content that records whether its body was handed to the connection (so the request may have arrived).</summary>
+    private sealed class TrackedContent : HttpContent
+    {
+        private readonly ReadOnlyMemory<byte> _body;
+        private int _sent;
+
+        public TrackedContent(ReadOnlyMemory<byte> body, MediaTypeHeaderValue type)
+        {
+            _body = body;
+            Headers.ContentType = type;
+        }
+
+        /// <summary>True once sending of the body began.</summary>
+        public bool Sent => Volatile.Read(ref _sent) != 0;
+
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            Volatile.Write(ref _sent, 1);
+            await stream.WriteAsync(_body, cancellationToken).ConfigureAwait(false);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = _body.Length;
+            return true;
+        }
+    }
 }
