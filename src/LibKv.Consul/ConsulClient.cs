@@ -278,15 +278,29 @@ internal sealed class ConsulClient
         return list.Count > 0 ? list[0] : null;
     }
 
-    /// <summary>Checks that the cluster answers and has a leader.</summary>
-    public async Task PingAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Checks that what answers is a Consul agent (<c>/v1/status/leader</c> is a JSON string, a KV read carries
+    /// X-Consul-* headers) with a cluster leader: InvalidConfiguration naming what answered otherwise.
+    /// </summary>
+    public async Task VerifyAsync(string probeKey, CancellationToken cancellationToken)
     {
         var response = await Transport.SendAsync(HttpMethod.Get, "v1/status/leader", null, jsonBody: false, null, resendable: true, cancellationToken).ConfigureAwait(false);
-        EnsureSuccess(response, null);
-        var leader = Encoding.UTF8.GetString(response.Body).Trim().Trim('"');
-        if (leader.Length == 0)
+        var text = Encoding.UTF8.GetString(response.Body).Trim();
+        if (response.Status != HttpStatusCode.OK || text.Length < 2 || text[0] != '"' || text[^1] != '"')
+        {
+            throw await NotConsulAsync(response, "GET /v1/status/leader", cancellationToken).ConfigureAwait(false);
+        }
+
+        if (text.Trim('"').Length == 0)
         {
             throw ConsulErrors.Unavailable($"Consul at {response.Endpoint} answers but has no cluster leader.");
+        }
+
+        var probe = await Transport.SendAsync(HttpMethod.Get, "v1/kv/" + EscapeKey(probeKey) + "?keys&separator=/", null, jsonBody: false, null, resendable: true, cancellationToken).ConfigureAwait(false);
+        var denied = probe.Status is HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized;
+        if (!probe.HasConsulHeaders && !(denied && IsAclText(probe.Body)))
+        {
+            throw await NotConsulAsync(probe, "GET /v1/kv/" + probeKey, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -315,6 +329,35 @@ internal sealed class ConsulClient
         {
             throw ConsulErrors.Unavailable($"Consul sent an answer that is not the expected JSON: {e.Message}", null, e);
         }
+    }
+
+    private static bool IsAclText(byte[] body)
+    {
+        var text = Encoding.UTF8.GetString(body);
+        return text.Contains("Permission denied", StringComparison.OrdinalIgnoreCase) || text.Contains("ACL not found", StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>InvalidConfiguration naming what answered instead of Consul (etcd is recognised by its /version).</summary>
+    private async Task<KvException> NotConsulAsync(ConsulResponse response, string request, CancellationToken cancellationToken)
+    {
+        var body = Encoding.UTF8.GetString(response.Body, 0, Math.Min(response.Body.Length, 200)).Trim();
+        var what = $"{request} answered {(int)response.Status} ({response.ServerText ?? "no Consul headers"}{(body.Length == 0 ? string.Empty : ": " + body)})";
+        try
+        {
+            var version = await Transport.SendAsync(HttpMethod.Get, "version", null, jsonBody: false, null, resendable: true, cancellationToken).ConfigureAwait(false);
+            var versionText = Encoding.UTF8.GetString(version.Body);
+            if (version.Status == HttpStatusCode.OK && versionText.Contains("\"etcdserver\"", StringComparison.Ordinal))
+            {
+                what = "it is etcd " + versionText.Trim() + "; " + what;
+            }
+        }
+        catch (KvException)
+        {
+        }
+
+        return new KvException(
+            KvErrorCode.InvalidConfiguration,
+            $"The endpoint {response.Endpoint} is not a Consul agent: {what}. Check StoreOptions.Endpoints (Consul's HTTP API, port 8500 by default).");
     }
 
     private static bool IsTrue(byte[] body) => body.AsSpan().Trim("\r\n\t "u8).SequenceEqual("true"u8);

@@ -50,13 +50,16 @@ public sealed class ConsulStore : KvStoreBase
 
     internal TimeProvider Clock => Time;
 
-    /// <summary>Creates a store and checks that the cluster answers and has a leader (Unavailable otherwise).</summary>
+    /// <summary>
+    /// Creates a store and checks that a Consul agent answers (InvalidConfiguration naming what answered otherwise)
+    /// and its cluster has a leader (Unavailable otherwise).
+    /// </summary>
     public static async ValueTask<IStore> CreateAsync(StoreOptions options, CancellationToken cancellationToken = default)
     {
         var store = new ConsulStore(options);
         try
         {
-            await store.Client.PingAsync(cancellationToken).ConfigureAwait(false);
+            await store.Client.VerifyAsync(store.Full("libkv-probe"), cancellationToken).ConfigureAwait(false);
             return store;
         }
         catch

@@ -10,6 +10,12 @@ namespace LibKv.Consul;
 /// <summary>A Consul HTTP answer read in full: status, X-Consul-Index and body.</summary>
 internal readonly record struct ConsulResponse(HttpStatusCode Status, ulong Index, byte[] Body, string Endpoint)
 {
+    /// <summary>True when the answer carries X-Consul-* headers (every KV answer of a Consul agent does).</summary>
+    public bool HasConsulHeaders { get; init; }
+
+    /// <summary>The Server and Content-Type headers, to name what answered when it is not Consul.</summary>
+    public string? ServerText { get; init; }
+
     public bool IsSuccess => (int)Status is >= 200 and < 300;
 }
 
@@ -122,6 +128,16 @@ internal sealed partial class ConsulTransport : IDisposable
             {
                 using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
                 var consulIndex = 0UL;
+                var consulHeaders = false;
+                foreach (var header in response.Headers)
+                {
+                    if (header.Key.StartsWith("X-Consul-", StringComparison.OrdinalIgnoreCase))
+                    {
+                        consulHeaders = true;
+                        break;
+                    }
+                }
+
                 if (response.Headers.TryGetValues("X-Consul-Index", out var values))
                 {
                     foreach (var v in values)
@@ -138,7 +154,11 @@ internal sealed partial class ConsulTransport : IDisposable
                 }
 
                 Health.Answered(baseUri.Authority);
-                return new ConsulResponse(response.StatusCode, consulIndex, bytes, baseUri.Authority);
+                return new ConsulResponse(response.StatusCode, consulIndex, bytes, baseUri.Authority)
+                {
+                    HasConsulHeaders = consulHeaders,
+                    ServerText = consulHeaders ? null : Describe(response),
+                };
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -172,6 +192,12 @@ internal sealed partial class ConsulTransport : IDisposable
 
     /// <inheritdoc />
     public void Dispose() => _http.Dispose();
+
+    private static string Describe(HttpResponseMessage response)
+    {
+        var server = response.Headers.Server.Count > 0 ? "Server: " + response.Headers.Server + ", " : string.Empty;
+        return server + "Content-Type: " + (response.Content.Headers.ContentType?.ToString() ?? "none");
+    }
 
     private static bool IsConnectFailure(Exception e)
     {

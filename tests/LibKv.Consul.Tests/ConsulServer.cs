@@ -66,6 +66,15 @@ public sealed class ConsulServer : IAsyncDisposable
         throw new InvalidOperationException("No repository root (LibKv.sln) above " + AppContext.BaseDirectory + "; set LIBKV_CONSUL_BIN.");
     }
 
+    /// <summary>The agent's HTTP port.</summary>
+    public int HttpPort => _ports[0];
+
+    /// <summary>Freezes the agent with SIGSTOP: its connections stay open and nothing answers.</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>Resumes a paused agent with SIGCONT.</summary>
+    public void Resume() => Signal("CONT");
+
     /// <summary>Kills the agent (its data dir stays, for <see cref="StartProcessAsync"/> again).</summary>
     public void Kill()
     {
@@ -182,6 +191,13 @@ public sealed class ConsulServer : IAsyncDisposable
         throw new InvalidOperationException("consul did not elect a leader within 60 s:\n" + LogText());
     }
 
+    private void Signal(string signal)
+    {
+        var id = _process?.Id ?? throw new InvalidOperationException("consul is not running.");
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, id.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
+        kill.WaitForExit();
+    }
+
     /// <summary>Destroys sessions from outside, as their expiry would.</summary>
     public async Task DestroySessionsAsync(IEnumerable<string> ids, string? token = null)
     {
@@ -224,7 +240,7 @@ public sealed class ConsulServer : IAsyncDisposable
     /// processes are identified by their start time (/proc/PID/stat field 22) captured now, and the agent also by
     /// its unique config path on its command line: a recycled PID is never killed.
     /// </summary>
-    private static Process StartWatchdog(int agentPid, string configPath)
+    internal static Process StartWatchdog(int agentPid, string configPath)
     {
         const string script = """
             st() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
