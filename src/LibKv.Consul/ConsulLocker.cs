@@ -46,6 +46,7 @@ internal sealed partial class ConsulLocker : LockerBase
                     var entry = outcome.Last!;
                     hold.FencingToken = entry.ModifyIndex;
                     hold.State = session;
+                    session.Holds = true;
                     acquired = true;
 
                     // Registered before returning, so a session lost from now on (even by disposing the store at

@@ -17,6 +17,7 @@ internal sealed class ConsulSession : IDisposable
     private ITimer? _deadline;
     private long _confirmedSentAt;
     private int _isLost;
+    private bool _holds;
 
     public ConsulSession(string id, TimeSpan ttl, SessionKind kind, long createSentAt, TimeProvider time)
     {
@@ -45,6 +46,13 @@ internal sealed class ConsulSession : IDisposable
 
     /// <summary>The send time of the newest request the server answered for this session (create or renew).</summary>
     public long ConfirmedSentAt => Interlocked.Read(ref _confirmedSentAt);
+
+    /// <summary>True once the session stands behind something (a held lock, keep-alive keys): its loss is a SessionLost.</summary>
+    public bool Holds
+    {
+        get => Volatile.Read(ref _holds);
+        set => Volatile.Write(ref _holds, value);
+    }
 
     /// <summary>Called with the send time of each renewal the server confirmed.</summary>
     public Action<long>? Renewed { get; set; }
@@ -307,7 +315,10 @@ internal sealed partial class ConsulSessions
         Forget(session);
         if (session.Kind != SessionKind.OneShot && !_closing.IsCancellationRequested)
         {
-            SessionLost?.Invoke(session);
+            if (session.Kind == SessionKind.KeepAlive || session.Holds)
+            {
+                SessionLost?.Invoke(session);
+            }
 
             // Best effort: a session declared lost locally may still exist on the server; its keys must not stay
             // held by it (keep-alive keys are written again with a new session).
