@@ -140,13 +140,6 @@ internal static class ConsulErrors
     public static KvException Unavailable(string message, string? key = null, Exception? inner = null) =>
         new(KvErrorCode.Unavailable, message, key, inner, isTransient: true);
 
-    /// <summary>
-    /// A write that may have reached a server and got no answer: it may be applied now or later (a paused server
-    /// applies what it queued when it resumes). Never resent by LibKv.
-    /// </summary>
-    public static KvException OutcomeUnknown(string message, string? key = null, Exception? inner = null) =>
-        new(KvErrorCode.Unavailable, message, key, inner, isTransient: true);
-
     /// <summary>A session TTL the server does not accept.</summary>
     public static KvException SessionTtl(string serverText, string? key) =>
         new(KvErrorCode.NotSupported,

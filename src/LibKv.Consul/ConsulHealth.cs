@@ -1,93 +1,66 @@
+using LibKv.Core;
 using Microsoft.Extensions.Logging;
 
 namespace LibKv.Consul;
 
 /// <summary>
-/// The store's view of its connection to Consul: Suspended when a call or renewal found no endpoint answering,
-/// Reconnected when one answers again, SessionLost when a session behind keep-alive keys or a lock ended.
+/// The store's view of its connection to Consul: Suspended when a call, renewal or watch found no endpoint answering,
+/// Reconnected when one answers again (or after a session loss), SessionLost when a session behind keep-alive keys or
+/// a held lock ended. Outages are logged once through <see cref="OutageLog"/>.
 /// </summary>
-internal sealed partial class ConsulHealth
+internal sealed class ConsulHealth
 {
-    private readonly ILogger _logger;
-    private readonly TimeProvider _time;
+    private readonly OutageLog _outage;
+    private readonly Action<StoreState> _setState;
     private readonly object _gate = new();
     private bool _suspended;
     private bool _sessionLost;
-    private long _since;
-    private int _failures;
+    private int _failing; // 1 while an outage, a suspension or a session loss waits for an answer
 
-    public ConsulHealth(ILogger logger, TimeProvider time)
+    public ConsulHealth(ILogger logger, TimeProvider time, Action<StoreState> setState)
     {
-        _logger = logger;
-        _time = time;
-    }
-
-    /// <summary>Called with each state change (Suspended, Reconnected, SessionLost).</summary>
-    public Action<ConsulState>? Changed { get; set; }
-
-    /// <summary>True while no endpoint answers.</summary>
-    public bool IsSuspended
-    {
-        get
-        {
-            lock (_gate)
-            {
-                return _suspended;
-            }
-        }
+        _outage = new OutageLog(logger, "Consul connection", time);
+        _setState = setState;
     }
 
     /// <summary>An endpoint failed; <paramref name="everyEndpoint"/> when the call has none left to try.</summary>
     public void Failed(string endpoint, Exception error, bool everyEndpoint)
     {
-        bool first;
-        lock (_gate)
+        Volatile.Write(ref _failing, 1);
+        _outage.Failed(endpoint, error);
+        if (everyEndpoint)
         {
-            first = ++_failures == 1;
-            if (first)
+            lock (_gate)
             {
-                _since = _time.GetTimestamp();
+                if (!_suspended)
+                {
+                    _suspended = true;
+                    _setState(StoreState.Suspended);
+                }
             }
-
-            if (everyEndpoint && !_suspended)
-            {
-                _suspended = true;
-                Changed?.Invoke(ConsulState.Suspended);
-            }
-        }
-
-        if (first)
-        {
-            LogOutageStarted(_logger, endpoint, error.Message);
-        }
-        else
-        {
-            LogRetryFailed(_logger, endpoint, error.Message);
         }
     }
 
     /// <summary>An endpoint answered: ends an outage, and a suspension or session loss becomes Reconnected.</summary>
     public void Answered(string endpoint)
     {
-        int failures;
-        TimeSpan length;
+        if (Volatile.Read(ref _failing) == 0)
+        {
+            return;
+        }
+
         lock (_gate)
         {
-            failures = _failures;
-            length = failures == 0 ? TimeSpan.Zero : _time.GetElapsedTime(_since);
-            _failures = 0;
+            Volatile.Write(ref _failing, 0);
             if (_suspended || _sessionLost)
             {
                 _suspended = false;
                 _sessionLost = false;
-                Changed?.Invoke(ConsulState.Reconnected);
+                _setState(StoreState.Reconnected);
             }
         }
 
-        if (failures > 0)
-        {
-            LogOutageEnded(_logger, endpoint, length.TotalSeconds, failures);
-        }
+        _outage.Recovered(endpoint);
     }
 
     /// <summary>A session behind keep-alive keys or a lock ended; the next answer from Consul makes it Reconnected.</summary>
@@ -96,24 +69,8 @@ internal sealed partial class ConsulHealth
         lock (_gate)
         {
             _sessionLost = true;
-            Changed?.Invoke(ConsulState.SessionLost);
+            Volatile.Write(ref _failing, 1);
+            _setState(StoreState.SessionLost);
         }
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Consul at {Endpoint} failed: {Error}; retrying.")]
-    private static partial void LogOutageStarted(ILogger logger, string endpoint, string error);
-
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Consul at {Endpoint} failed again: {Error}")]
-    private static partial void LogRetryFailed(ILogger logger, string endpoint, string error);
-
-    [LoggerMessage(Level = LogLevel.Information, Message = "Consul at {Endpoint} answers again after an outage of {Seconds:0.0} s ({Failures} failed attempts).")]
-    private static partial void LogOutageEnded(ILogger logger, string endpoint, double seconds, int failures);
-}
-
-/// <summary>Placeholder for Core's StoreState until it lands.</summary>
-internal enum ConsulState
-{
-    Suspended,
-    Reconnected,
-    SessionLost,
 }

@@ -49,6 +49,11 @@ internal sealed partial class ConsulLocker : LockerBase
                     session.Holds = true;
                     acquired = true;
 
+                    // The hold is certain for one TTL from the send of the last renewal Consul confirmed (the acquire
+                    // itself does not renew the session's TTL on the server), and LockerBase ends it at that deadline.
+                    session.Renewed = sent => hold.Confirm(sent, LockOptions.Ttl);
+                    hold.Confirm(session.ConfirmedSentAt, LockOptions.Ttl);
+
                     // Registered before returning, so a session lost from now on (even by disposing the store at
                     // once) ends the hold without waiting for the monitor to start.
                     var registration = session.Lost.Register(static h => ((LockHold)h!).Lose(), hold);
@@ -128,7 +133,7 @@ internal sealed partial class ConsulLocker : LockerBase
         }
         catch (OperationCanceledException) when (budget.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
-            failure ??= ConsulErrors.OutcomeUnknown($"Releasing lock '{Key}' got no answer from Consul within {(transport.RequestTimeout * transport.EndpointCount).TotalSeconds:0.###} s ({transport.EndpointNames}); the lock is freed when its session expires (within 2 × TTL).", Key);
+            failure ??= KvException.Unavailable($"Releasing lock '{Key}' got no answer from Consul within {(transport.RequestTimeout * transport.EndpointCount).TotalSeconds:0.###} s ({transport.EndpointNames}); the lock is freed when its session expires (within 2 × TTL).", null, outcomeUnknown: true, Key);
         }
         finally
         {

@@ -27,7 +27,7 @@ public sealed class ConsulStore : KvStoreBase
         : base(options)
     {
         _logger = (Options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ConsulStore>();
-        Health = new ConsulHealth(_logger, Time);
+        Health = new ConsulHealth(_logger, Time, SetState);
         _transport = new ConsulTransport(Options, _logger, Health);
         Client = new ConsulClient(_transport);
         Sessions = new ConsulSessions(Client, _logger, Time, Closing);
@@ -75,9 +75,7 @@ public sealed class ConsulStore : KvStoreBase
     internal string Full(string key) => KeyPath.Combine(Root, key);
 
     /// <summary>A watch saw X-Consul-Index go backwards: every watch of this store orders from its next state.</summary>
-    internal void IndexWentBack()
-    {
-    }
+    internal void IndexWentBack() => NoteIndexReset();
 
     internal string? Strip(string fullKey) => KeyPath.StripRoot(Root, fullKey);
 

@@ -43,14 +43,21 @@ internal sealed partial class ConsulTransport : IDisposable
         _logger = logger;
         Health = health;
         var parsed = Endpoint.ParseAll(options.Endpoints, DefaultEndpoint);
-        var raw = options.Endpoints.Count == 0 ? new List<string> { DefaultEndpoint } : options.Endpoints;
         _bases = new Uri[parsed.Count];
         for (var i = 0; i < parsed.Count; i++)
         {
-            var (host, port) = parsed[i];
-            var scheme = raw[i].TrimStart().StartsWith("https://", StringComparison.OrdinalIgnoreCase) ? "https" : "http";
-            var h = host.Contains(':', StringComparison.Ordinal) ? "[" + host + "]" : host;
-            _bases[i] = new Uri(string.Create(CultureInfo.InvariantCulture, $"{scheme}://{h}:{port}/"));
+            var endpoint = parsed[i];
+            if (endpoint.Tls)
+            {
+                throw new KvException(KvErrorCode.NotSupported, $"The Consul backend does not speak TLS yet: endpoint '{endpoint.Text}' asks for https. Use http:// (or host:port) for a plain-HTTP agent.");
+            }
+
+            if (!Uri.TryCreate("http://" + endpoint.HostPort + "/", UriKind.Absolute, out var uri))
+            {
+                throw new KvException(KvErrorCode.InvalidConfiguration, $"Invalid StoreOptions.Endpoints: endpoint '{endpoint.Text}' is not a usable host:port.");
+            }
+
+            _bases[i] = uri;
         }
 
         _endpointNames = string.Join(", ", _bases.Select(b => b.Authority));
@@ -178,7 +185,7 @@ internal sealed partial class ConsulTransport : IDisposable
                     // THE decision point of issue 8 item 10: the write may have been applied (now, or later by a paused
                     // server); resending it elsewhere could apply it twice or after newer writes. The caller decides.
                     Health.Failed(baseUri.Authority, e, everyEndpoint: _bases.Length == 1);
-                    throw ConsulErrors.OutcomeUnknown($"Consul write sent to {baseUri.Authority} got no answer ({what}); it may or may not have been applied (endpoints tried: {Tried(start, attempt)}).", key, e);
+                    throw KvException.Unavailable($"Consul write sent to {baseUri.Authority} got no answer ({what}; endpoints tried: {Tried(start, attempt)}).", e, outcomeUnknown: true, key);
                 }
 
                 Health.Failed(baseUri.Authority, e, everyEndpoint: attempt == _bases.Length - 1);
