@@ -15,12 +15,14 @@ public sealed class ConsulServer : IAsyncDisposable
     private readonly bool _dev;
     private readonly string? _extraConfig;
     private readonly int[] _ports;
+    private readonly ConsulServer? _joins;
     private Process? _process;
     private Process? _watchdog;
     private readonly StringBuilder _log = new();
 
-    private ConsulServer(bool dev, string? extraConfig)
+    private ConsulServer(bool dev, string? extraConfig, ConsulServer? joins = null)
     {
+        _joins = joins;
         _dev = dev;
         _extraConfig = extraConfig;
         _dir = Path.Combine(Path.GetTempPath(), "libkv-consul-" + Guid.NewGuid().ToString("N"));
@@ -40,6 +42,15 @@ public sealed class ConsulServer : IAsyncDisposable
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Cleanup();
         await server.StartProcessAsync();
         return server;
+    }
+
+    /// <summary>Starts a client agent (no server role) that joins <paramref name="server"/>'s cluster: a second endpoint of the same data.</summary>
+    public static async Task<ConsulServer> StartClientAsync(ConsulServer server)
+    {
+        var client = new ConsulServer(dev: false, null, server);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => client.Cleanup();
+        await client.StartProcessAsync();
+        return client;
     }
 
     /// <summary>A closed loopback port (bound then released).</summary>
@@ -121,6 +132,10 @@ public sealed class ConsulServer : IAsyncDisposable
         if (_dev)
         {
             args.Add("-dev");
+        }
+        else if (_joins is not null)
+        {
+            args.AddRange(["-data-dir", Path.Combine(_dir, "data"), "-node", "libkv-client-" + _ports[0], "-retry-join", "127.0.0.1:" + _joins._ports[1], "-retry-interval", "1s"]);
         }
         else
         {
