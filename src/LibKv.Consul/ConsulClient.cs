@@ -241,10 +241,10 @@ internal sealed class ConsulClient
         return Parse(response.Body, ConsulJsonContext.Default.ConsulSessionInfo).ID;
     }
 
-    /// <summary>Renews a session; false when the session no longer exists.</summary>
-    public async Task<bool> RenewSessionAsync(string id, CancellationToken cancellationToken)
+    /// <summary>Renews a session, each endpoint given <paramref name="attemptTimeout"/>; false when the session no longer exists.</summary>
+    public async Task<bool> RenewSessionAsync(string id, TimeSpan attemptTimeout, CancellationToken cancellationToken)
     {
-        var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/renew/" + id, null, jsonBody: false, null, resendable: true, cancellationToken).ConfigureAwait(false);
+        var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/renew/" + id, null, jsonBody: false, null, resendable: true, cancellationToken, attemptTimeout: attemptTimeout).ConfigureAwait(false);
         if (response.Status == HttpStatusCode.NotFound)
         {
             return false;

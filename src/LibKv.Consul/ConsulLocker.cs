@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 namespace LibKv.Consul;
 
 /// <summary>
-/// A Consul lock: a release-behavior session per hold (TTL = LockOptions.Ttl, renewed at TTL/2) acquires the key in a
+/// A Consul lock: a release-behavior session per hold (TTL = LockOptions.Ttl, renewed every TTL/3) acquires the key in a
 /// transaction; waiters block on the key with blocking queries. The fencing token is the ModifyIndex of the acquiring
 /// write, a raft index, so it grows with every hold even across delete and re-create.
 /// </summary>

@@ -430,6 +430,9 @@ internal sealed partial class ConsulSessions
     private async Task RenewLoopAsync(ConsulSession session)
     {
         var interval = session.Ttl / 3;
+
+        // A silent endpoint must not use up the TTL: each endpoint gets at most a third of it, then the next is tried.
+        var attemptTimeout = TimeSpan.FromTicks(Math.Min(_client.Transport.RequestTimeout.Ticks, Math.Max(interval.Ticks, TimeSpan.TicksPerMillisecond * 300)));
         var retry = TimeSpan.FromMilliseconds(Math.Clamp(session.Ttl.TotalMilliseconds / 8, 100, 1000));
         var stop = session.Stopping;
         var lastSent = session.CreatedAt;
@@ -446,7 +449,7 @@ internal sealed partial class ConsulSessions
                 lastSent = _time.GetTimestamp();
                 try
                 {
-                    if (!await _client.RenewSessionAsync(session.Id, stop).ConfigureAwait(false))
+                    if (!await _client.RenewSessionAsync(session.Id, attemptTimeout, stop).ConfigureAwait(false))
                     {
                         Lose(session, "the server no longer has it");
                         return;

@@ -105,10 +105,11 @@ internal sealed partial class ConsulTransport : IDisposable
         string? key,
         bool resendable,
         CancellationToken cancellationToken,
-        TimeSpan extraTime = default)
+        TimeSpan extraTime = default,
+        TimeSpan? attemptTimeout = null)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var limit = RequestTimeout + extraTime;
+        var limit = (attemptTimeout ?? RequestTimeout) + extraTime;
         var start = Volatile.Read(ref _preferred);
         Exception? last = null;
         for (var attempt = 0; attempt < _bases.Length; attempt++)

@@ -86,4 +86,32 @@ public sealed class ConsulPausedAgentTests : IAsyncLifetime
 
         await held.DisposeAsync();
     }
+
+    [Fact]
+    public async Task A_lock_holder_with_a_second_endpoint_keeps_its_hold_through_a_paused_agent()
+    {
+        var root = "paused/" + Guid.NewGuid().ToString("N");
+        var ttl = TimeSpan.FromSeconds(3);
+
+        // RequestTimeout is far above the TTL: renewals must still move on to the server in time.
+        await using var holder = new ConsulStore(new StoreOptions { Endpoints = { _agent.Endpoint, _server.Endpoint }, Root = root, RequestTimeout = TimeSpan.FromSeconds(20) });
+        await using var other = new ConsulStore(new StoreOptions { Endpoints = { _server.Endpoint }, Root = root });
+        await using var held = holder.NewLock("l", new LockOptions { Ttl = ttl });
+        var lost = await held.LockAsync();
+
+        _agent.Pause();
+        try
+        {
+            var pausedAt = DateTimeOffset.UtcNow;
+            await ConsulSessionLossTests.Until(() => Task.FromResult(lost.IsCancellationRequested || held.HeldUntil > pausedAt + (2 * ttl)), "renewals confirmed through the server for two TTLs");
+            Assert.False(lost.IsCancellationRequested, "the hold was lost although the server answered");
+            await using var taker = other.NewLock("l", new LockOptions { Ttl = ttl });
+            Assert.False(await taker.TryLockAsync(TimeSpan.FromMilliseconds(500)));
+            Assert.True(held.IsHeld);
+        }
+        finally
+        {
+            _agent.Resume();
+        }
+    }
 }
