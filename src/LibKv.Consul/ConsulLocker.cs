@@ -87,8 +87,8 @@ internal sealed partial class ConsulLocker : LockerBase
     /// <inheritdoc />
     /// <remarks>
     /// One bounded attempt, never repeated: with DeleteOnUnlock the guarded delete, then the session's destroy, both
-    /// within RequestTimeout per endpoint. When Consul does not answer, the session (no longer renewed) expires on its
-    /// own within 2 × TTL and the key is released then.
+    /// within RequestTimeout per endpoint. When Consul does not answer, UnlockAsync throws Unavailable and the session
+    /// (no longer renewed) expires on its own within 2 × TTL, which releases the key.
     /// </remarks>
     protected override async ValueTask ReleaseCoreAsync(LockHold hold, CancellationToken cancellationToken)
     {
@@ -117,7 +117,8 @@ internal sealed partial class ConsulLocker : LockerBase
                 }
                 catch (KvException e) when (e.IsTransient)
                 {
-                    // Destroying the session (maybe through another endpoint) still frees the key.
+                    // Destroying the session (maybe through another endpoint) still frees the key; whether the key
+                    // was deleted stays unknown, and the caller is told so below.
                     failure = e;
                 }
             }
@@ -144,7 +145,7 @@ internal sealed partial class ConsulLocker : LockerBase
             }
         }
 
-        if (failure is not null && !destroyed)
+        if (failure is not null)
         {
             throw failure;
         }

@@ -94,28 +94,31 @@ internal sealed class ConsulSession : IDisposable
         Renewed?.Invoke(sentAt);
     }
 
-    /// <summary>Ends the session for this client: stops renewal, fires <see cref="Lost"/>, then releases both sources.</summary>
-    public void MarkLost()
+    /// <summary>Ends the session for this client: stops renewal, fires <see cref="Lost"/>, then releases both sources; false when it had already ended.</summary>
+    public bool MarkLost()
     {
-        if (Interlocked.Exchange(ref _isLost, 1) == 0)
+        if (Interlocked.Exchange(ref _isLost, 1) != 0)
         {
-            lock (_gate)
-            {
-                _deadline?.Dispose();
-            }
-
-            StopRenewal();
-            try
-            {
-                _lost.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
-            }
-
-            // Both tokens stay cancelled for whoever holds them; only this first caller disposes.
-            Dispose();
+            return false;
         }
+
+        lock (_gate)
+        {
+            _deadline?.Dispose();
+        }
+
+        StopRenewal();
+        try
+        {
+            _lost.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        // Both tokens stay cancelled for whoever holds them; only this first caller disposes.
+        Dispose();
+        return true;
     }
 
     public void StopRenewal()
@@ -306,13 +309,12 @@ internal sealed partial class ConsulSessions
     /// <summary>Forgets a renewed session the server no longer has (or may no longer have) and tells who cares.</summary>
     public void Lose(ConsulSession session, string reason)
     {
-        if (session.IsLost)
+        if (!Forget(session))
         {
             return;
         }
 
         LogSessionLost(_logger, session.Id, reason);
-        Forget(session);
         if (session.Kind != SessionKind.OneShot && !_closing.IsCancellationRequested)
         {
             if (session.Kind == SessionKind.KeepAlive || session.Holds)
@@ -326,10 +328,10 @@ internal sealed partial class ConsulSessions
         }
     }
 
-    /// <summary>Forgets a session the server no longer has.</summary>
-    public void Forget(ConsulSession session)
+    /// <summary>Forgets a session the server no longer has; false when it was already forgotten.</summary>
+    public bool Forget(ConsulSession session)
     {
-        session.MarkLost();
+        var first = session.MarkLost();
         _live.TryRemove(session.Id, out _);
         lock (_gate)
         {
@@ -338,6 +340,8 @@ internal sealed partial class ConsulSessions
                 _keepAlive.Remove(session.Ttl);
             }
         }
+
+        return first;
     }
 
     /// <summary>Destroys a session on the server, best effort, and forgets it.</summary>
@@ -479,7 +483,7 @@ internal sealed partial class ConsulSessions
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Consul session {SessionId} is lost ({Reason}); its locks are lost and its keep-alive keys will be written again.")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Consul session {SessionId} is lost ({Reason}).")]
     private static partial void LogSessionLost(ILogger logger, string sessionId, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Renewing Consul session {SessionId} failed: {Reason}")]

@@ -178,6 +178,7 @@ public sealed class ConsulStore : KvStoreBase
         {
             KeepAlive.Remove(Full(key));
         }
+
         return new KVPair(key, value.ToArray(), index);
     }
 

@@ -10,7 +10,7 @@ namespace LibKv.Consul;
 /// <summary>A Consul HTTP answer read in full: status, X-Consul-Index and body.</summary>
 internal readonly record struct ConsulResponse(HttpStatusCode Status, ulong Index, byte[] Body, string Endpoint)
 {
-    /// <summary>True when the answer carries X-Consul-* headers (every KV answer of a Consul agent does).</summary>
+    /// <summary>True when the answer carries X-Consul-Index or X-Consul-KnownLeader (every KV answer of a Consul agent does).</summary>
     public bool HasConsulHeaders { get; init; }
 
     /// <summary>The Server and Content-Type headers, to name what answered when it is not Consul.</summary>
@@ -136,17 +136,8 @@ internal sealed partial class ConsulTransport : IDisposable
             {
                 using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
                 var consulIndex = 0UL;
-                var consulHeaders = false;
-                foreach (var header in response.Headers)
-                {
-                    if (header.Key.StartsWith("X-Consul-", StringComparison.OrdinalIgnoreCase))
-                    {
-                        consulHeaders = true;
-                        break;
-                    }
-                }
-
-                if (response.Headers.TryGetValues("X-Consul-Index", out var values))
+                var consulHeaders = response.Headers.NonValidated.Contains("X-Consul-Index") || response.Headers.NonValidated.Contains("X-Consul-KnownLeader");
+                if (consulHeaders && response.Headers.TryGetValues("X-Consul-Index", out var values))
                 {
                     foreach (var v in values)
                     {
@@ -179,12 +170,11 @@ internal sealed partial class ConsulTransport : IDisposable
                 var what = timeout.IsCancellationRequested
                     ? $"{baseUri.Authority} did not answer within {limit.TotalSeconds:0.###} s"
                     : $"the connection to {baseUri.Authority} failed: {e.Message}";
-                last = e;
                 var mayHaveArrived = !IsConnectFailure(e) && (content is null || content.Sent);
                 if (mayHaveArrived && !resendable)
                 {
-                    // THE decision point of issue 8 item 10: the write may have been applied (now, or later by a paused
-                    // server); resending it elsewhere could apply it twice or after newer writes. The caller decides.
+                    // The write may have been applied, now or later (a paused server applies what it queued when it
+                    // resumes): resending it elsewhere could apply it twice or after newer writes. The caller decides.
                     Health.Failed(baseUri.Authority, e, everyEndpoint: _bases.Length == 1);
                     throw KvException.Unavailable($"Consul write sent to {baseUri.Authority} got no answer ({what}; endpoints tried: {Tried(start, attempt)}).", e, outcomeUnknown: true, key);
                 }
