@@ -46,4 +46,20 @@ public sealed class ConsulPauseTests : IAsyncLifetime
 
         _server.Resume();
     }
+
+    [Fact]
+    public async Task A_write_to_a_paused_agent_is_outcome_unknown_and_can_be_applied_when_it_resumes()
+    {
+        await using var store = new ConsulStore(new StoreOptions { Endpoints = { _server.Endpoint }, Root = "late", RequestTimeout = TimeSpan.FromSeconds(1) });
+        await store.PutAsync("k", "old"u8.ToArray());
+
+        _server.Pause();
+        var e = await Assert.ThrowsAsync<KvException>(async () => await store.PutAsync("k", "late"u8.ToArray()));
+        Assert.Equal(KvErrorCode.Unavailable, e.Code);
+        Assert.True(e.OutcomeUnknown, "the request reached the paused agent's socket: its outcome is unknown");
+        _server.Resume();
+
+        // The agent processes what it had queued: the "failed" write lands after the fact (docs/backends/consul.md).
+        await ConsulSessionLossTests.Until(async () => (await store.GetAsync("k")).Value.AsSpan().SequenceEqual("late"u8), "the queued write to be applied late");
+    }
 }
