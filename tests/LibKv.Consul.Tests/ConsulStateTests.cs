@@ -16,7 +16,7 @@ public sealed class ConsulStateTests
         var store = await StoreFactory.Default.CreateAsync(new StoreOptions { Backend = "consul", Endpoints = { proxy.Endpoint }, Root = root, RequestTimeout = TimeSpan.FromSeconds(1) });
         using var states = new Recorder<StoreState>(store.States);
         await states.WaitFor(s => s.Count == 1 && s[0] == StoreState.Connected, "Connected on subscribe");
-        await store.PutAsync("svc", "v"u8.ToArray(), new WriteOptions { Ttl = TimeSpan.FromSeconds(30), KeepAlive = true });
+        await store.PutAsync("svc", "v"u8.ToArray(), new WriteOptions { Ttl = TimeSpan.FromSeconds(15), KeepAlive = true });
 
         proxy.Freeze();
         var e = await Assert.ThrowsAsync<KvException>(async () => await store.GetAsync("svc"));
