@@ -22,6 +22,7 @@ public sealed class ConsulSessionLossTests
         var clock = Stopwatch.StartNew();
         var lostAt = TimeSpan.MaxValue;
         using var registration = lost.Register(() => lostAt = clock.Elapsed);
+        using var states = new LibKv.Conformance.Recorder<StoreState>(holder.States);
 
         proxy.Freeze();
         await using var taker = other.NewLock("l", new LockOptions { Ttl = ttl });
@@ -32,7 +33,9 @@ public sealed class ConsulSessionLossTests
         Assert.True(lostAt < acquiredAt, $"lost at {lostAt}, acquired by another client at {acquiredAt}");
         Assert.False(held.IsHeld);
         Assert.True(taker.FencingToken > 0);
+        await states.WaitFor(l => l.Contains(StoreState.SessionLost), "SessionLost for the session behind the lost hold");
         proxy.Thaw();
+        await states.WaitFor(l => l[^1] == StoreState.Reconnected, "Reconnected once Consul answers again");
     }
 
     [Fact]
