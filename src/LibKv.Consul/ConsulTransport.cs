@@ -47,9 +47,10 @@ internal sealed partial class ConsulTransport : IDisposable
         for (var i = 0; i < parsed.Count; i++)
         {
             var endpoint = parsed[i];
-            if (endpoint.Tls)
+            if (endpoint.Tls || options.Tls is { Enabled: true })
             {
-                throw new KvException(KvErrorCode.NotSupported, $"The Consul backend does not speak TLS yet: endpoint '{endpoint.Text}' asks for https. Use http:// (or host:port) for a plain-HTTP agent.");
+                var why = endpoint.Tls ? $"endpoint '{endpoint.Text}' asks for https" : "StoreOptions.Tls.Enabled is set";
+                throw new KvException(KvErrorCode.NotSupported, $"The Consul backend does not speak TLS yet: {why}. Use http:// (or host:port) for a plain-HTTP agent.");
             }
 
             if (!Uri.TryCreate("http://" + endpoint.HostPort + "/", UriKind.Absolute, out var uri))

@@ -79,6 +79,8 @@ public sealed class ConsulStateTests
         var tls = await Assert.ThrowsAsync<KvException>(async () => await StoreFactory.Default.CreateAsync(new StoreOptions { Backend = "consul", Endpoints = { "https://" + server.Endpoint } }));
         Assert.Equal(KvErrorCode.NotSupported, tls.Code);
         Assert.Contains("https://" + server.Endpoint, tls.Message, StringComparison.Ordinal);
+        var tlsOption = await Assert.ThrowsAsync<KvException>(async () => await StoreFactory.Default.CreateAsync(new StoreOptions { Backend = "consul", Endpoints = { server.Endpoint }, Tls = { Enabled = true } }));
+        Assert.Equal(KvErrorCode.NotSupported, tlsOption.Code);
 
         foreach (var bad in new[] { "127.0.0.1", "ftp://127.0.0.1:8500", "127.0.0.1:99999", "bad host:1", "127.0.0.1:8500/v1" })
         {
