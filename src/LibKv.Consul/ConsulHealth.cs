@@ -15,6 +15,7 @@ internal sealed class ConsulHealth
     private readonly object _gate = new();
     private bool _suspended;
     private bool _sessionLost;
+    private int _restoring;
     private int _failing; // 1 while an outage, a suspension or a session loss waits for an answer
 
     public ConsulHealth(ILogger logger, TimeProvider time, Action<StoreState> setState)
@@ -51,26 +52,50 @@ internal sealed class ConsulHealth
 
         lock (_gate)
         {
-            Volatile.Write(ref _failing, 0);
-            if (_suspended || _sessionLost)
+            if (_restoring == 0)
             {
-                _suspended = false;
-                _sessionLost = false;
-                _setState(StoreState.Reconnected);
+                Volatile.Write(ref _failing, 0);
+                Reconnect();
             }
         }
 
         _outage.Recovered(endpoint);
     }
 
-    /// <summary>A session behind keep-alive keys or a lock ended; the next answer from Consul makes it Reconnected.</summary>
-    public void SessionLost()
+    /// <summary>
+    /// A session behind keep-alive keys or a lock ended. With <paramref name="restoring"/> (keep-alive keys being written
+    /// again) Reconnected waits for <see cref="SessionRestored"/>; otherwise the next answer from Consul brings it.
+    /// </summary>
+    public void SessionLost(bool restoring)
     {
         lock (_gate)
         {
             _sessionLost = true;
+            _restoring += restoring ? 1 : 0;
             Volatile.Write(ref _failing, 1);
             _setState(StoreState.SessionLost);
+        }
+    }
+
+    /// <summary>The keep-alive keys of a lost session are written again with a new session (or the store is closing).</summary>
+    public void SessionRestored()
+    {
+        lock (_gate)
+        {
+            if (_restoring > 0 && --_restoring == 0)
+            {
+                Reconnect();
+            }
+        }
+    }
+
+    private void Reconnect()
+    {
+        if (_suspended || _sessionLost)
+        {
+            _suspended = false;
+            _sessionLost = false;
+            _setState(StoreState.Reconnected);
         }
     }
 }

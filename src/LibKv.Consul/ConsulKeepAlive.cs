@@ -16,14 +16,16 @@ internal sealed partial class ConsulKeepAlive
     private readonly ConcurrentDictionary<TimeSpan, bool> _restoring = new();
     private readonly ConsulClient _client;
     private readonly ConsulSessions _sessions;
+    private readonly ConsulHealth _health;
     private readonly ILogger _logger;
     private readonly TimeProvider _time;
     private readonly CancellationToken _closing;
 
-    public ConsulKeepAlive(ConsulClient client, ConsulSessions sessions, ILogger logger, TimeProvider time, CancellationToken closing)
+    public ConsulKeepAlive(ConsulClient client, ConsulSessions sessions, ConsulHealth health, ILogger logger, TimeProvider time, CancellationToken closing)
     {
         _client = client;
         _sessions = sessions;
+        _health = health;
         _logger = logger;
         _time = time;
         _closing = closing;
@@ -52,7 +54,15 @@ internal sealed partial class ConsulKeepAlive
 
     private void OnSessionLost(ConsulSession session)
     {
-        if (session.Kind == SessionKind.KeepAlive && _restoring.TryAdd(session.Ttl, true))
+        if (session.Kind != SessionKind.KeepAlive)
+        {
+            return;
+        }
+
+        // SessionLost first; Reconnected once the keys are written again (a restore already running covers them).
+        var start = _restoring.TryAdd(session.Ttl, true);
+        _health.SessionLost(restoring: start);
+        if (start)
         {
             _ = Task.Run(() => RestoreAsync(session.Ttl), CancellationToken.None);
         }
@@ -107,6 +117,7 @@ internal sealed partial class ConsulKeepAlive
         finally
         {
             _restoring.TryRemove(ttl, out _);
+            _health.SessionRestored();
         }
     }
 

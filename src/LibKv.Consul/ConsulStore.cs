@@ -31,8 +31,14 @@ public sealed class ConsulStore : KvStoreBase
         _transport = new ConsulTransport(Options, _logger, Health);
         Client = new ConsulClient(_transport);
         Sessions = new ConsulSessions(Client, _logger, Time, Closing);
-        KeepAlive = new ConsulKeepAlive(Client, Sessions, _logger, Time, Closing);
-        Sessions.SessionLost += _ => Health.SessionLost();
+        Sessions.SessionLost += s =>
+        {
+            if (s.Kind != SessionKind.KeepAlive)
+            {
+                Health.SessionLost(restoring: false);
+            }
+        };
+        KeepAlive = new ConsulKeepAlive(Client, Sessions, Health, _logger, Time, Closing);
     }
 
     /// <inheritdoc />
