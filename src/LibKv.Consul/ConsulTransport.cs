@@ -148,17 +148,34 @@ internal sealed partial class ConsulTransport : IDisposable
                 }
 
                 var bytes = await ReadBodyAsync(response.Content, linked.Token).ConfigureAwait(false);
+                var answer = new ConsulResponse(response.StatusCode, consulIndex, bytes, baseUri.Authority)
+                {
+                    HasConsulHeaders = consulHeaders,
+                    ServerText = consulHeaders ? null : Describe(response),
+                };
+                if (CannotServe(answer, out var notApplied) is { } trouble)
+                {
+                    // The agent answers but cannot serve (no cluster leader, no servers, overloaded): later calls start
+                    // at the next endpoint, and a read tries it now; so does a write the agent certainly did not apply.
+                    Interlocked.CompareExchange(ref _preferred, (index + 1) % _bases.Length, index);
+                    var moveOn = (resendable || notApplied) && attempt < _bases.Length - 1;
+                    Health.Failed(baseUri.Authority, new IOException(trouble), everyEndpoint: attempt == _bases.Length - 1);
+                    if (moveOn)
+                    {
+                        LogEndpointDown(_logger, baseUri.Authority, trouble);
+                        continue;
+                    }
+
+                    return answer;
+                }
+
                 if (index != start)
                 {
                     Volatile.Write(ref _preferred, index);
                 }
 
                 Health.Answered(baseUri.Authority);
-                return new ConsulResponse(response.StatusCode, consulIndex, bytes, baseUri.Authority)
-                {
-                    HasConsulHeaders = consulHeaders,
-                    ServerText = consulHeaders ? null : Describe(response),
-                };
+                return answer;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
@@ -191,6 +208,31 @@ internal sealed partial class ConsulTransport : IDisposable
 
     /// <inheritdoc />
     public void Dispose() => _http.Dispose();
+
+    /// <summary>
+    /// Why an answer says the agent cannot serve now (another endpoint may), or null; <paramref name="notApplied"/> when
+    /// such an answer also proves a write was not applied (no leader to apply it, rate-limited before it was read).
+    /// </summary>
+    private static string? CannotServe(in ConsulResponse response, out bool notApplied)
+    {
+        notApplied = false;
+        var code = (int)response.Status;
+        if (code is not (429 or 500 or 502 or 503 or 504))
+        {
+            return null;
+        }
+
+        var text = System.Text.Encoding.UTF8.GetString(response.Body, 0, Math.Min(response.Body.Length, 300)).Trim();
+        var noLeader = text.Contains("No cluster leader", StringComparison.OrdinalIgnoreCase) || text.Contains("No known Consul servers", StringComparison.OrdinalIgnoreCase);
+        if (code == 500 && !noLeader && !text.Contains("rpc error", StringComparison.OrdinalIgnoreCase))
+        {
+            // Other 500s (an invalid session TTL, a denied ACL) are the same on every endpoint.
+            return null;
+        }
+
+        notApplied = code == 429 || noLeader;
+        return $"{response.Endpoint} answered {code}: {(text.Length == 0 ? "no body" : text)}";
+    }
 
     private static string Describe(HttpResponseMessage response)
     {

@@ -94,3 +94,39 @@ public sealed class ConsulFailoverTests
         Assert.Null(watch.Error);
     }
 }
+
+/// <summary>An agent that answers but cannot serve ("No cluster leader") is left for the next endpoint.</summary>
+public sealed class ConsulLeaderlessTests : IAsyncLifetime
+{
+    private ConsulServer _leaderless = null!;
+
+    public async Task InitializeAsync() => _leaderless = await ConsulServer.StartLeaderlessAsync();
+
+    public async Task DisposeAsync() => await _leaderless.DisposeAsync();
+
+    [Fact]
+    public async Task Reads_writes_and_watches_move_on_from_an_agent_without_a_cluster_leader()
+    {
+        var server = await ConsulServer.Shared;
+        var root = "leaderless/" + Guid.NewGuid().ToString("N");
+        await using var direct = new ConsulStore(new StoreOptions { Endpoints = { server.Endpoint }, Root = root });
+        await direct.PutAsync("k", "v1"u8.ToArray());
+        await using var store = new ConsulStore(new StoreOptions { Endpoints = { _leaderless.Endpoint, server.Endpoint }, Root = root, RequestTimeout = TimeSpan.FromSeconds(2) });
+
+        // A watch keeps no preferred endpoint of its own: it must not stay on the one that answers 500.
+        using var watch = new Recorder<KVPair?>(store.Watch("k"));
+        await watch.WaitForLast(p => p is not null && p.Value.AsSpan().SequenceEqual("v1"u8), "the state, from the endpoint with a leader");
+        Assert.Equal("v1"u8.ToArray(), (await store.GetAsync("k")).Value);
+
+        await using var writer = new ConsulStore(new StoreOptions { Endpoints = { _leaderless.Endpoint, server.Endpoint }, Root = root, RequestTimeout = TimeSpan.FromSeconds(2) });
+        await writer.PutAsync("k", "v2"u8.ToArray());
+        Assert.Equal("v2"u8.ToArray(), (await direct.GetAsync("k")).Value);
+        await watch.WaitForLast(p => p is not null && p.Value.AsSpan().SequenceEqual("v2"u8), "v2");
+
+        await using var alone = new ConsulStore(new StoreOptions { Endpoints = { _leaderless.Endpoint }, Root = root, RequestTimeout = TimeSpan.FromSeconds(2) });
+        var e = await Assert.ThrowsAsync<KvException>(async () => await alone.PutAsync("k", "v3"u8.ToArray()));
+        Assert.Equal(KvErrorCode.Unavailable, e.Code);
+        Assert.False(e.OutcomeUnknown, "No cluster leader: the write was certainly not applied");
+        Assert.Contains("No cluster leader", e.Message, StringComparison.Ordinal);
+    }
+}

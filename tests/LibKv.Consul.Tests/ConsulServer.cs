@@ -16,6 +16,7 @@ public sealed class ConsulServer : IAsyncDisposable
     private readonly string? _extraConfig;
     private readonly int[] _ports;
     private readonly ConsulServer? _joins;
+    private bool _leaderless;
     private Process? _process;
     private Process? _watchdog;
     private readonly StringBuilder _log = new();
@@ -51,6 +52,16 @@ public sealed class ConsulServer : IAsyncDisposable
         AppDomain.CurrentDomain.ProcessExit += (_, _) => client.Cleanup();
         await client.StartProcessAsync();
         return client;
+    }
+
+    /// <summary>Starts a server that waits for a second one (<c>-bootstrap-expect 2</c>) and so never has a leader: it answers "No cluster leader".</summary>
+    public static async Task<ConsulServer> StartLeaderlessAsync()
+    {
+        // Consul holds a request up to rpc_hold_timeout (7 s) waiting for a leader before it answers "No cluster leader".
+        var server = new ConsulServer(dev: false, "performance { rpc_hold_timeout = \"300ms\" }\n") { _leaderless = true };
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Cleanup();
+        await server.StartProcessAsync();
+        return server;
     }
 
     /// <summary>A closed loopback port (bound then released).</summary>
@@ -139,7 +150,7 @@ public sealed class ConsulServer : IAsyncDisposable
         }
         else
         {
-            args.AddRange(["-server", "-bootstrap-expect", "1", "-data-dir", Path.Combine(_dir, "data"), "-node", "libkv-test"]);
+            args.AddRange(["-server", "-bootstrap-expect", _leaderless ? "2" : "1", "-data-dir", Path.Combine(_dir, "data"), "-node", "libkv-test"]);
         }
 
         args.AddRange([
@@ -180,6 +191,11 @@ public sealed class ConsulServer : IAsyncDisposable
             try
             {
                 var leader = await s_http.GetStringAsync($"http://{Endpoint}/v1/status/leader");
+                if (_leaderless)
+                {
+                    return;
+                }
+
                 if (leader.Trim().Trim('"').Length > 0 && await KvReadyAsync())
                 {
                     if (_dev)
