@@ -25,6 +25,9 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
     /// <summary>The leases being kept alive.</summary>
     public IReadOnlyCollection<long> Ids => _leases.Keys.ToArray();
 
+    /// <summary>The endpoint the keep-alive stream is open on, or null while it is down (for tests).</summary>
+    internal string? StreamEndpoint => Volatile.Read(ref _call)?.Endpoint;
+
     /// <summary>
     /// Starts keeping <paramref name="id"/> alive; <paramref name="onLost"/> runs once if it is lost: when the server
     /// says it is gone, or (with <paramref name="loseOnDeadline"/>, for locks) when it could not be renewed in time.
@@ -167,6 +170,9 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
 
             GrpcDuplexCall<LeaseKeepAliveResponse>? call = null;
             var endpoint = _connection.EndpointList;
+            string? silent = null;
+            using var monitorStop = new CancellationTokenSource();
+            Task monitor = Task.CompletedTask;
             try
             {
                 // Requests on the last stream will never be answered now.
@@ -180,8 +186,30 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
                 endpoint = call.Endpoint;
                 EtcdLog.StreamOpened(_connection.Logger, "keep-alive", endpoint);
                 Volatile.Write(ref _call, call);
+
+                // A silent member (paused, cut off) would let every lease run out: probe with a keep-alive when the
+                // stream went quiet and move to another member when it does not answer within RequestTimeout.
+                var liveness = new StreamLiveness(_connection.RequestTimeout);
+                var open = call;
+                monitor = liveness.MonitorAsync(
+                    () =>
+                    {
+                        if (_leases.Values.FirstOrDefault() is { } probe)
+                        {
+                            probe.Send(open, Environment.TickCount64);
+                        }
+
+                        return true;
+                    },
+                    () =>
+                    {
+                        silent = $"no keep-alive answer within {liveness.AnswerTimeout.TotalSeconds:0.###} s";
+                        open.Abort();
+                    },
+                    monitorStop.Token);
                 while (await call.ReadAsync(closing).ConfigureAwait(false) is { } response)
                 {
+                    liveness.Heard();
                     backoff.Reset();
                     if (!_leases.TryGetValue(response.ID, out var kept))
                     {
@@ -207,11 +235,13 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
             }
             catch (Exception e)
             {
-                EtcdLog.StreamBroken(_connection.Logger, "keep-alive", endpoint, e.Message);
+                EtcdLog.StreamBroken(_connection.Logger, "keep-alive", endpoint, silent ?? e.Message);
                 EtcdMetrics.StreamBroken("keep-alive");
             }
             finally
             {
+                monitorStop.Cancel();
+                await monitor.ConfigureAwait(false);
                 Interlocked.CompareExchange(ref _call, null, call);
                 if (call is not null)
                 {

@@ -12,6 +12,8 @@ namespace LibKv.Etcd;
 /// </summary>
 internal sealed class EtcdWatchHub : IAsyncDisposable
 {
+    // etcd answers a progress request with a response for no particular watch.
+    private const long ProgressWatchId = -1;
     private readonly EtcdConnection _connection;
     private readonly CancellationTokenSource _closing = new();
     private readonly ConcurrentDictionary<long, EtcdWatch> _watches = new();
@@ -50,6 +52,9 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
 
         return watch;
     }
+
+    /// <summary>The endpoint the stream is open on, or null while it is down (for tests).</summary>
+    internal string? StreamEndpoint => Volatile.Read(ref _call)?.Endpoint;
 
     /// <summary>Test hook: drops the stream and keeps it down until <see cref="Resume"/>, as a long reconnect would.</summary>
     internal void Suspend()
@@ -160,6 +165,9 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
 
             GrpcDuplexCall<WatchResponse>? call = null;
             var endpoint = _connection.EndpointList;
+            string? silent = null;
+            using var monitorStop = new CancellationTokenSource();
+            Task monitor = Task.CompletedTask;
             try
             {
                 long generation;
@@ -192,8 +200,21 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
                     }
                 }
 
+                // A member that stops answering (paused, cut off) leaves the stream open but silent: probe it with
+                // progress requests and, when it does not answer within RequestTimeout, move to another member.
+                var liveness = new StreamLiveness(_connection.RequestTimeout);
+                var open = call;
+                monitor = liveness.MonitorAsync(
+                    () => open.Write(new WatchRequest { ProgressRequest = new WatchProgressRequest() }),
+                    () =>
+                    {
+                        silent = $"no answer to a progress request within {liveness.AnswerTimeout.TotalSeconds:0.###} s";
+                        open.Abort();
+                    },
+                    monitorStop.Token);
                 while (await call.ReadAsync(closing).ConfigureAwait(false) is { } response)
                 {
+                    liveness.Heard();
                     backoff.Reset();
                     Dispatch(call, response);
                 }
@@ -202,7 +223,7 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
             }
             catch (Exception e) when (!closing.IsCancellationRequested)
             {
-                EtcdLog.StreamBroken(_connection.Logger, "watch", endpoint, e.Message);
+                EtcdLog.StreamBroken(_connection.Logger, "watch", endpoint, silent ?? e.Message);
                 EtcdMetrics.StreamBroken("watch");
                 if (e is KvException { IsTransient: false } fatal)
                 {
@@ -219,6 +240,8 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
             }
             finally
             {
+                monitorStop.Cancel();
+                await monitor.ConfigureAwait(false);
                 lock (_gate)
                 {
                     if (ReferenceEquals(_call, call))
@@ -253,6 +276,12 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
             // (as watch id -1): authenticate again and reopen the stream, which re-creates every watch where it stopped.
             _connection.ForgetToken(call.AuthToken);
             call.Abort();
+            return;
+        }
+
+        if (response.WatchId == ProgressWatchId && !response.Created && !response.Canceled)
+        {
+            // The answer to a progress request: the stream is alive.
             return;
         }
 

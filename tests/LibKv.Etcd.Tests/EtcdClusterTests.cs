@@ -1,0 +1,108 @@
+using System.Diagnostics;
+using System.Text;
+using Google.Protobuf;
+using LibKv.Conformance;
+using Xunit;
+
+namespace LibKv.Etcd.Tests;
+
+/// <summary>Faults of one member of a real 3-member cluster: a paused (SIGSTOP) member must not stall streams.</summary>
+public sealed class EtcdClusterTests(EtcdClusterFixture fixture) : IClassFixture<EtcdClusterFixture>
+{
+    private static readonly TimeSpan s_requestTimeout = TimeSpan.FromSeconds(2);
+
+    private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
+
+    private static string? Text(KVPair? pair) => pair is null ? null : Encoding.UTF8.GetString(pair.Value);
+
+    [Fact]
+    public async Task A_watch_on_a_paused_member_moves_to_another_member_and_delivers_the_next_change()
+    {
+        var cluster = fixture.Cluster;
+        var paused = cluster.Members[0];
+        var root = "t/" + Guid.NewGuid().ToString("N");
+
+        // The paused member comes first, so the store's streams open on it.
+        await using var store = await EtcdStore.CreateAsync(Options(root, cluster.Endpoints));
+        await using var writer = await EtcdStore.CreateAsync(Options(root, cluster.Members.Skip(1).Select(m => m.Endpoint)));
+        await writer.PutAsync("k", Bytes("v1"));
+        using var watch = new Recorder<KVPair?>(store.Watch("k"));
+        await watch.WaitFor(items => items.Count > 0 && Text(items[^1]) == "v1", "the first state");
+        await EventuallyAsync(() => Task.FromResult(store.Hub.StreamEndpoint is not null), "the watch stream");
+        Assert.Equal(paused.Endpoint, store.Hub.StreamEndpoint);
+
+        paused.Signal("STOP");
+        try
+        {
+            await writer.PutAsync("k", Bytes("v2"));
+
+            // Detection takes about RequestTimeout; the HTTP/2 keep-alive pings alone would take 15 s or more.
+            await watch.WaitFor(items => Text(items[^1]) == "v2", "the change made while the watch's member is paused", TimeSpan.FromSeconds(10));
+            Assert.NotEqual(paused.Endpoint, store.Hub.StreamEndpoint);
+
+            await writer.PutAsync("k", Bytes("v3"));
+            await watch.WaitFor(items => Text(items[^1]) == "v3", "a later change on the new member", TimeSpan.FromSeconds(10));
+            Assert.Null(watch.Error);
+        }
+        finally
+        {
+            paused.Signal("CONT");
+        }
+    }
+
+    [Fact]
+    public async Task A_lock_waiter_whose_member_is_paused_acquires_when_the_holder_unlocks()
+    {
+        var cluster = fixture.Cluster;
+        var paused = cluster.Members[0];
+        var root = "t/" + Guid.NewGuid().ToString("N");
+        await using var holderStore = await EtcdStore.CreateAsync(Options(root, cluster.Members.Skip(1).Select(m => m.Endpoint)));
+        await using var waiterStore = await EtcdStore.CreateAsync(Options(root, cluster.Endpoints));
+        // A TTL longer than the bound: the waiter must not get there by losing its lease and starting over on another member.
+        var lockOptions = new LockOptions { Ttl = TimeSpan.FromSeconds(20) };
+        await using var holder = holderStore.NewLock("lock", lockOptions);
+        await holder.LockAsync();
+        await using var waiter = waiterStore.NewLock("lock", lockOptions);
+        var waiting = waiter.LockAsync().AsTask();
+        await EventuallyAsync(async () => (await WaitersAsync(holderStore, root)).Count == 2 && waiterStore.Hub.StreamEndpoint is not null, "the waiter's key and watch");
+        Assert.Equal(paused.Endpoint, waiterStore.Hub.StreamEndpoint);
+
+        paused.Signal("STOP");
+        try
+        {
+            await holder.UnlockAsync();
+            var done = await Task.WhenAny(waiting, Task.Delay(TimeSpan.FromSeconds(10)));
+            Assert.True(done == waiting, $"the waiter did not acquire within 10 s of the unlock while its member was paused");
+            await waiting;
+            Assert.True(waiter.IsHeld);
+            Assert.True(waiter.FencingToken > 0);
+        }
+        finally
+        {
+            paused.Signal("CONT");
+        }
+    }
+
+    internal static StoreOptions Options(string root, IEnumerable<string> endpoints)
+    {
+        var options = new StoreOptions { Root = root, RequestTimeout = s_requestTimeout };
+        options.Endpoints.AddRange(endpoints);
+        return options;
+    }
+
+    private static async Task<IList<Protocol.KeyValue>> WaitersAsync(EtcdStore store, string root)
+    {
+        var all = await store.Connection.RangeAsync(new Protocol.RangeRequest { Key = ByteString.CopyFromUtf8("\u0001lock/" + root), RangeEnd = ByteString.CopyFromUtf8("\u0001lock/" + root + "~") }, null, CancellationToken.None);
+        return all.Kvs;
+    }
+
+    internal static async Task EventuallyAsync(Func<Task<bool>> condition, string what, TimeSpan? deadline = null)
+    {
+        var clock = Stopwatch.StartNew();
+        while (!await condition())
+        {
+            Assert.True(clock.Elapsed < (deadline ?? TimeSpan.FromSeconds(20)), "timed out waiting for " + what);
+            await Task.Delay(50);
+        }
+    }
+}
