@@ -49,6 +49,9 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
         }
     }
 
+    /// <summary>True while <paramref name="id"/> is kept alive (not lost, not removed).</summary>
+    public bool Contains(long id) => _leases.ContainsKey(id);
+
     /// <summary>Stops keeping <paramref name="id"/> alive (no callback).</summary>
     public bool Remove(long id) => _leases.TryRemove(id, out _);
 

@@ -25,4 +25,13 @@ internal static partial class EtcdLog
 
     [LoggerMessage(7, LogLevel.Warning, "etcd background work failed: {Detail}")]
     public static partial void BackgroundFailure(ILogger logger, string detail);
+
+    [LoggerMessage(8, LogLevel.Information, "etcd keep-alive key {Key} was written again on a new lease after its lease ended")]
+    public static partial void KeepAliveRewritten(ILogger logger, string key);
+
+    [LoggerMessage(9, LogLevel.Warning, "etcd keep-alive key {Key} was written by someone else after its lease ended; it is no longer kept alive")]
+    public static partial void KeepAliveNotRewritten(ILogger logger, string key);
+
+    [LoggerMessage(10, LogLevel.Debug, "etcd could not write a keep-alive key again yet, retrying: {Detail}")]
+    public static partial void KeepAliveRewriteFailed(ILogger logger, string detail);
 }

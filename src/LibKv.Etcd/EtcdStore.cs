@@ -34,6 +34,7 @@ public sealed class EtcdStore : KvStoreBase
         Keys = new EtcdKeys(Root);
         Hub = new EtcdWatchHub(Connection);
         Keeper = new EtcdLeaseKeeper(Connection);
+        KeepAliveKeys = new EtcdKeepAliveKeys(RewriteKeepAliveAsync, () => { }, detail => EtcdLog.KeepAliveRewriteFailed(_logger, detail), Closing);
     }
 
     /// <inheritdoc />
@@ -46,6 +47,8 @@ public sealed class EtcdStore : KvStoreBase
     internal EtcdWatchHub Hub { get; }
 
     internal EtcdLeaseKeeper Keeper { get; }
+
+    internal EtcdKeepAliveKeys KeepAliveKeys { get; }
 
     /// <summary>Cancelled when the store starts disposing.</summary>
     internal CancellationToken ClosingToken => Closing;
@@ -102,6 +105,7 @@ public sealed class EtcdStore : KvStoreBase
             try
             {
                 await Connection.PutAsync(request, key, cancellationToken).ConfigureAwait(false);
+                Written(key, value, options, lease);
                 return;
             }
             catch (KvException e) when (attempt == 0 && EtcdErrors.IsLeaseNotFound(e))
@@ -121,6 +125,7 @@ public sealed class EtcdStore : KvStoreBase
     /// <inheritdoc />
     protected override async ValueTask DeleteCoreAsync(string key, CancellationToken cancellationToken)
     {
+        KeepAliveKeys.Forget(key);
         var response = await Connection.DeleteAsync(new DeleteRangeRequest { Key = Keys.Full(key) }, key, cancellationToken).ConfigureAwait(false);
         if (response.Deleted == 0)
         {
@@ -179,6 +184,7 @@ public sealed class EtcdStore : KvStoreBase
     /// <inheritdoc />
     protected override async ValueTask DeleteTreeCoreAsync(string directory, CancellationToken cancellationToken)
     {
+        KeepAliveKeys.ForgetTree(directory);
         var txn = new TxnRequest
         {
             Success =
@@ -220,6 +226,7 @@ public sealed class EtcdStore : KvStoreBase
 
             if (response.Succeeded)
             {
+                Written(key, value, options, lease);
                 return new KVPair(key, value.ToArray(), (ulong)response.Header.Revision);
             }
 
@@ -232,6 +239,7 @@ public sealed class EtcdStore : KvStoreBase
     protected override async ValueTask AtomicDeleteCoreAsync(string key, KVPair previous, CancellationToken cancellationToken)
     {
         var full = Keys.Full(key);
+        KeepAliveKeys.Forget(key);
         var txn = new TxnRequest
         {
             Compare = { CompareMod(full, previous.LastIndex) },
@@ -363,6 +371,7 @@ public sealed class EtcdStore : KvStoreBase
         })).ConfigureAwait(false);
 
         await Hub.DisposeAsync().ConfigureAwait(false);
+        await KeepAliveKeys.StopAsync().ConfigureAwait(false);
 
         // Revoke what this store kept alive, so its keep-alive keys go now rather than after their TTL.
         var leases = Keeper.Ids;
@@ -475,8 +484,88 @@ public sealed class EtcdStore : KvStoreBase
     {
         var response = await Connection.GrantAsync(seconds, Closing).ConfigureAwait(false);
         var id = response.ID;
-        Keeper.Add(id, response.TTL, _ => ForgetKeepAliveLease(id), loseOnDeadline: false);
+        Keeper.Add(id, response.TTL, _ => KeptLeaseLost(id), loseOnDeadline: false);
         return id;
+    }
+
+    /// <summary>The lease of some keep-alive keys ended (revoked, expired): write them again on a new one.</summary>
+    private void KeptLeaseLost(long id)
+    {
+        ForgetKeepAliveLease(id);
+        KeepAliveKeys.LeaseLost(id);
+    }
+
+    /// <summary>After a successful write: a keep-alive write is kept (and written again if its lease ends), any other ends it.</summary>
+    private void Written(string key, ReadOnlyMemory<byte> value, WriteOptions options, long lease)
+    {
+        if (!options.KeepAlive || options.Ttl is not { } ttl)
+        {
+            KeepAliveKeys.Forget(key);
+            return;
+        }
+
+        KeepAliveKeys.Register(key, value, ttl, lease);
+        if (!Keeper.Contains(lease))
+        {
+            // The lease ended while the write was on its way.
+            KeptLeaseLost(lease);
+        }
+    }
+
+    /// <summary>Writes a keep-alive key whose lease ended again with its last value, on a new lease, unless something else wrote it meanwhile.</summary>
+    private async Task<bool> RewriteKeepAliveAsync(EtcdKeepAliveKeys.Registration registration, CancellationToken cancellationToken)
+    {
+        if (!KeepAliveKeys.IsCurrent(registration))
+        {
+            return false;
+        }
+
+        var lease = await LeaseForAsync(new WriteOptions { Ttl = registration.Ttl, KeepAlive = true }, cancellationToken).ConfigureAwait(false);
+        var full = Keys.Full(registration.Key);
+
+        // Only where the key is gone (with its lease): a write by anyone else since then stands.
+        var txn = new TxnRequest
+        {
+            Compare = { CompareCreate(full, 0) },
+            Success = { new RequestOp { RequestPut = new PutRequest { Key = full, Value = ByteString.CopyFrom(registration.Value), Lease = lease } } },
+        };
+        TxnResponse response;
+        try
+        {
+            response = await Connection.TxnAsync(txn, registration.Key, idempotent: true, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KvException e) when (EtcdErrors.IsLeaseNotFound(e))
+        {
+            ForgetKeepAliveLease(lease);
+            throw;
+        }
+
+        if (!response.Succeeded)
+        {
+            EtcdLog.KeepAliveNotRewritten(_logger, registration.Key);
+            return false;
+        }
+
+        registration.Lease = lease;
+        if (!KeepAliveKeys.IsCurrent(registration))
+        {
+            // Deleted through this store while it was being written: undo it, unless something wrote it since.
+            var undo = new TxnRequest
+            {
+                Compare = { new Compare { Key = full, Target = Compare.Types.CompareTarget.Mod, Result = Compare.Types.CompareResult.Equal, ModRevision = response.Header.Revision } },
+                Success = { new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = full } } },
+            };
+            await Connection.TxnAsync(undo, registration.Key, idempotent: true, cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+
+        EtcdLog.KeepAliveRewritten(_logger, registration.Key);
+        if (!Keeper.Contains(lease))
+        {
+            KeptLeaseLost(lease);
+        }
+
+        return true;
     }
 
     private void ForgetKeepAliveLease(long id)
