@@ -23,12 +23,14 @@ internal sealed class EtcdConnection : IDisposable
 
     public EtcdConnection(StoreOptions options, ILogger logger)
     {
-        if (options.Endpoints.Any(e => e.TrimStart().StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
+        var endpoints = Endpoint.ParseAll(options.Endpoints, EtcdStore.DefaultEndpoint);
+        if (endpoints.FirstOrDefault(e => e.Tls) is { } tls)
         {
-            throw new KvException(KvErrorCode.NotSupported, "The etcd backend speaks plain HTTP/2 only; https endpoints (TLS) are not supported.");
+            throw new KvException(KvErrorCode.NotSupported, $"The etcd backend speaks plain HTTP/2 only; endpoint '{tls.Text}' asks for TLS (https), which is not supported yet.");
         }
 
-        _endpoints = Endpoint.ParseAll(options.Endpoints, EtcdStore.DefaultEndpoint).Select(e => GrpcEndpoint.Create(e.Host, e.Port)).ToArray();
+        Endpoints = endpoints;
+        _endpoints = endpoints.Select(GrpcEndpoint.Create).ToArray();
         _transport = new GrpcTransport(options.ConnectionTimeout);
         RequestTimeout = options.RequestTimeout;
         _username = string.IsNullOrEmpty(options.Username) ? null : options.Username;
@@ -36,6 +38,9 @@ internal sealed class EtcdConnection : IDisposable
         _logger = logger;
         EndpointList = string.Join(", ", _endpoints.Select(e => e.Name));
     }
+
+    /// <summary>The parsed endpoints, in order.</summary>
+    public IReadOnlyList<KvEndpoint> Endpoints { get; }
 
     /// <summary>Every endpoint, for messages.</summary>
     public string EndpointList { get; }
@@ -286,6 +291,7 @@ internal static class EtcdMethods
     public const string UserGrantRole = "/etcdserverpb.Auth/UserGrantRole";
     public const string RoleAdd = "/etcdserverpb.Auth/RoleAdd";
     public const string Snapshot = "/etcdserverpb.Maintenance/Snapshot";
+    public const string Status = "/etcdserverpb.Maintenance/Status";
 
     public static Task<RangeResponse> RangeAsync(this EtcdConnection c, RangeRequest r, string? key, CancellationToken ct) =>
         c.CallAsync(Range, r, RangeResponse.Parser, key, idempotent: true, ct);

@@ -63,6 +63,7 @@ public sealed class EtcdStore : KvStoreBase
         var store = new EtcdStore(options);
         try
         {
+            await store.CheckServerAsync(cancellationToken).ConfigureAwait(false);
             var probe = new RangeRequest { Key = store.Keys.TreeStart(string.Empty), CountOnly = true, Limit = 1 };
             await store.Connection.CallAsync(EtcdMethods.Range, probe, RangeResponse.Parser, null, idempotent: true, cancellationToken, singleRound: true).ConfigureAwait(false);
             return store;
@@ -70,6 +71,35 @@ public sealed class EtcdStore : KvStoreBase
         catch
         {
             await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Asks Maintenance/Status; when that fails in a way etcd would not, names what answers instead (InvalidConfiguration).</summary>
+    private async Task CheckServerAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Connection.CallAsync(EtcdMethods.Status, new StatusRequest(), StatusResponse.Parser, null, idempotent: true, cancellationToken, singleRound: true).ConfigureAwait(false);
+        }
+        catch (KvException e) when (e.Code != KvErrorCode.Unauthorized)
+        {
+            var timeout = TimeSpan.FromTicks(Math.Min(Connection.RequestTimeout.Ticks, TimeSpan.FromSeconds(3).Ticks));
+            var found = await Task.WhenAll(Connection.Endpoints.Select(async endpoint =>
+                (endpoint, what: await EtcdServerCheck.DescribeAsync(endpoint.Host, endpoint.Port, timeout, cancellationToken).ConfigureAwait(false)))).ConfigureAwait(false);
+            if (found.FirstOrDefault(f => f.what is not null) is { what: { } what } wrong)
+            {
+                throw new KvException(
+                    KvErrorCode.InvalidConfiguration,
+                    $"The etcd endpoint {wrong.endpoint.Text} is not etcd: {what} answered there. Check StoreOptions.Endpoints (etcd's client port is 2379 by default).",
+                    innerException: e);
+            }
+
+            if (e.Code == KvErrorCode.NotSupported)
+            {
+                throw new KvException(KvErrorCode.InvalidConfiguration, $"What answers at {Connection.EndpointList} speaks HTTP/2 but has no etcd Maintenance service: it is not etcd. Check StoreOptions.Endpoints.", innerException: e);
+            }
+
             throw;
         }
     }

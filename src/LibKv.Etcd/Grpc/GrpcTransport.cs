@@ -206,10 +206,16 @@ internal sealed class GrpcEndpoint(string name, Uri baseUri)
 
     public Uri BaseUri { get; } = baseUri;
 
-    public static GrpcEndpoint Create(string host, int port)
+    /// <summary>The endpoint of a parsed entry; InvalidConfiguration (naming the entry) when it makes no URI.</summary>
+    public static GrpcEndpoint Create(KvEndpoint endpoint)
     {
-        var h = host.Contains(':', StringComparison.Ordinal) ? $"[{host}]" : host;
-        return new GrpcEndpoint($"{h}:{port}", new Uri($"http://{h}:{port}/"));
+        var h = endpoint.Host.Contains(':', StringComparison.Ordinal) ? $"[{endpoint.Host.Replace("%", "%25", StringComparison.Ordinal)}]" : endpoint.Host;
+        if (!Uri.TryCreate($"http://{h}:{endpoint.Port}/", UriKind.Absolute, out var uri))
+        {
+            throw new KvException(KvErrorCode.InvalidConfiguration, $"Invalid StoreOptions.Endpoints: endpoint '{endpoint.Text}' is not a usable host:port.");
+        }
+
+        return new GrpcEndpoint(endpoint.HostPort, uri);
     }
 
     public Uri MethodUri(string path) => _methods.GetOrAdd(path, static (p, b) => new Uri(b, p), BaseUri);
