@@ -8,9 +8,6 @@ internal static partial class EtcdLog
     [LoggerMessage(1, LogLevel.Debug, "etcd call {Path} on {Endpoint} failed, trying again: {Detail}")]
     public static partial void CallRetry(ILogger logger, string path, string endpoint, string detail);
 
-    [LoggerMessage(2, LogLevel.Information, "etcd {Stream} stream on {Endpoint} ended, reconnecting: {Detail}")]
-    public static partial void StreamBroken(ILogger logger, string stream, string endpoint, string detail);
-
     [LoggerMessage(3, LogLevel.Debug, "etcd {Stream} stream opened on {Endpoint}")]
     public static partial void StreamOpened(ILogger logger, string stream, string endpoint);
 

@@ -34,7 +34,8 @@ public sealed class EtcdStore : KvStoreBase
         Keys = new EtcdKeys(Root);
         Hub = new EtcdWatchHub(Connection);
         Keeper = new EtcdLeaseKeeper(Connection);
-        KeepAliveKeys = new EtcdKeepAliveKeys(RewriteKeepAliveAsync, () => { }, detail => EtcdLog.KeepAliveRewriteFailed(_logger, detail), Closing);
+        KeepAliveKeys = new EtcdKeepAliveKeys(RewriteKeepAliveAsync, Connection.Reachability.RewritesDone, detail => EtcdLog.KeepAliveRewriteFailed(_logger, detail), Closing);
+        Connection.Reachability.Attach(SetState, () => KeepAliveKeys.HasPending);
     }
 
     /// <inheritdoc />
@@ -65,7 +66,7 @@ public sealed class EtcdStore : KvStoreBase
         {
             await store.CheckServerAsync(cancellationToken).ConfigureAwait(false);
             var probe = new RangeRequest { Key = store.Keys.TreeStart(string.Empty), CountOnly = true, Limit = 1 };
-            await store.Connection.CallAsync(EtcdMethods.Range, probe, RangeResponse.Parser, null, idempotent: true, cancellationToken, singleRound: true).ConfigureAwait(false);
+            await store.Connection.CallAsync(EtcdMethods.Range, probe, RangeResponse.Parser, null, EtcdCall.Read, cancellationToken, singleRound: true).ConfigureAwait(false);
             return store;
         }
         catch
@@ -80,7 +81,7 @@ public sealed class EtcdStore : KvStoreBase
     {
         try
         {
-            await Connection.CallAsync(EtcdMethods.Status, new StatusRequest(), StatusResponse.Parser, null, idempotent: true, cancellationToken, singleRound: true).ConfigureAwait(false);
+            await Connection.CallAsync(EtcdMethods.Status, new StatusRequest(), StatusResponse.Parser, null, EtcdCall.Read, cancellationToken, singleRound: true).ConfigureAwait(false);
         }
         catch (KvException e) when (e.Code != KvErrorCode.Unauthorized)
         {
@@ -192,7 +193,7 @@ public sealed class EtcdStore : KvStoreBase
                     new RequestOp { RequestRange = new RangeRequest { Key = Keys.Full(directory), CountOnly = true } },
                 },
             };
-            var response = await Connection.TxnAsync(txn, directory, idempotent: true, cancellationToken).ConfigureAwait(false);
+            var response = await Connection.TxnAsync(txn, directory, EtcdCall.Read, cancellationToken).ConfigureAwait(false);
             under = response.Responses[0].ResponseRange;
             exists = under.Kvs.Count > 0 || response.Responses[1].ResponseRange.Count > 0;
         }
@@ -223,7 +224,7 @@ public sealed class EtcdStore : KvStoreBase
                 new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = Keys.TreeStart(directory), RangeEnd = Keys.TreeEnd(directory) } },
             },
         };
-        var response = await Connection.TxnAsync(txn, directory, idempotent: false, cancellationToken).ConfigureAwait(false);
+        var response = await Connection.TxnAsync(txn, directory, EtcdCall.Write, cancellationToken).ConfigureAwait(false);
         if (response.Responses.Sum(r => r.ResponseDeleteRange.Deleted) == 0)
         {
             throw NotFound(directory);
@@ -246,7 +247,7 @@ public sealed class EtcdStore : KvStoreBase
             TxnResponse response;
             try
             {
-                response = await Connection.TxnAsync(txn, key, idempotent: false, cancellationToken).ConfigureAwait(false);
+                response = await Connection.TxnAsync(txn, key, EtcdCall.Write, cancellationToken).ConfigureAwait(false);
             }
             catch (KvException e) when (attempt == 0 && EtcdErrors.IsLeaseNotFound(e))
             {
@@ -276,7 +277,7 @@ public sealed class EtcdStore : KvStoreBase
             Success = { new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = full } } },
             Failure = { new RequestOp { RequestRange = new RangeRequest { Key = full, KeysOnly = true } } },
         };
-        var response = await Connection.TxnAsync(txn, key, idempotent: false, cancellationToken).ConfigureAwait(false);
+        var response = await Connection.TxnAsync(txn, key, EtcdCall.Write, cancellationToken).ConfigureAwait(false);
         if (!response.Succeeded)
         {
             throw response.Responses[0].ResponseRange.Kvs.Count > 0 ? Failure(KvErrorCode.KeyModified, key) : NotFound(key);
@@ -522,7 +523,14 @@ public sealed class EtcdStore : KvStoreBase
     private void KeptLeaseLost(long id)
     {
         ForgetKeepAliveLease(id);
-        KeepAliveKeys.LeaseLost(id);
+
+        // The keys are marked first, so the state cannot go back to Reconnected before they are written again.
+        var any = KeepAliveKeys.LeaseLost(id);
+        Connection.Reachability.LeaseLost();
+        if (!any)
+        {
+            Connection.Reachability.RewritesDone();
+        }
     }
 
     /// <summary>After a successful write: a keep-alive write is kept (and written again if its lease ends), any other ends it.</summary>
@@ -562,7 +570,7 @@ public sealed class EtcdStore : KvStoreBase
         TxnResponse response;
         try
         {
-            response = await Connection.TxnAsync(txn, registration.Key, idempotent: true, cancellationToken).ConfigureAwait(false);
+            response = await Connection.TxnAsync(txn, registration.Key, EtcdCall.SafeWrite, cancellationToken).ConfigureAwait(false);
         }
         catch (KvException e) when (EtcdErrors.IsLeaseNotFound(e))
         {
@@ -585,7 +593,7 @@ public sealed class EtcdStore : KvStoreBase
                 Compare = { new Compare { Key = full, Target = Compare.Types.CompareTarget.Mod, Result = Compare.Types.CompareResult.Equal, ModRevision = response.Header.Revision } },
                 Success = { new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = full } } },
             };
-            await Connection.TxnAsync(undo, registration.Key, idempotent: true, cancellationToken).ConfigureAwait(false);
+            await Connection.TxnAsync(undo, registration.Key, EtcdCall.SafeWrite, cancellationToken).ConfigureAwait(false);
             return false;
         }
 

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Google.Protobuf;
+using LibKv.Core;
 using LibKv.Etcd.Grpc;
 using LibKv.Etcd.Protocol;
 
@@ -15,6 +16,7 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
     // etcd answers a progress request with a response for no particular watch.
     private const long ProgressWatchId = -1;
     private readonly EtcdConnection _connection;
+    private readonly OutageLog _outage;
     private readonly CancellationTokenSource _closing = new();
     private readonly ConcurrentDictionary<long, EtcdWatch> _watches = new();
     private readonly object _gate = new();
@@ -25,7 +27,11 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource? _suspended;
 
-    public EtcdWatchHub(EtcdConnection connection) => _connection = connection;
+    public EtcdWatchHub(EtcdConnection connection)
+    {
+        _connection = connection;
+        _outage = new OutageLog(connection.Logger, "etcd watch stream", connection.Time);
+    }
 
     /// <summary>Starts watching [key, rangeEnd) (just key when rangeEnd is empty) from <paramref name="startRevision"/>.</summary>
     public EtcdWatch Add(ByteString key, ByteString rangeEnd, long startRevision)
@@ -182,6 +188,7 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
                 call = await _connection.OpenStreamAsync(EtcdMethods.Watch, firstRequest, WatchResponse.Parser, closing).ConfigureAwait(false);
                 endpoint = call.Endpoint;
                 EtcdLog.StreamOpened(_connection.Logger, "watch", endpoint);
+                _outage.Recovered(endpoint);
                 lock (_gate)
                 {
                     if (_suspended is not null)
@@ -209,6 +216,7 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
                     () =>
                     {
                         silent = $"no answer to a progress request within {liveness.AnswerTimeout.TotalSeconds:0.###} s";
+                        _connection.Reachability.Failed(open.Endpoint, new TimeoutException(silent), answered: false);
                         open.Abort();
                     },
                     monitorStop.Token);
@@ -219,11 +227,11 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
                     Dispatch(call, response);
                 }
 
-                EtcdLog.StreamBroken(_connection.Logger, "watch", endpoint, "closed by the server");
+                _outage.Failed(endpoint, new IOException("The server closed the stream."));
             }
             catch (Exception e) when (!closing.IsCancellationRequested)
             {
-                EtcdLog.StreamBroken(_connection.Logger, "watch", endpoint, silent ?? e.Message);
+                _outage.Failed(endpoint, silent is null ? e : new TimeoutException(silent, e));
                 EtcdMetrics.StreamBroken("watch");
                 if (e is KvException { IsTransient: false } fatal)
                 {

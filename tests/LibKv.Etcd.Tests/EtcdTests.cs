@@ -232,7 +232,7 @@ public sealed class EtcdOutageTests(DedicatedEtcd etcd) : IClassFixture<Dedicate
         await b.PutAsync("k", Bytes("v2"));
         await b.PutAsync("other", Bytes("o"));
         var head = await b.Connection.RangeAsync(new RangeRequest { Key = b.Keys.Full("k") }, "k", CancellationToken.None);
-        await b.Connection.CallAsync(EtcdMethods.Compact, new CompactionRequest { Revision = head.Header.Revision, Physical = true }, CompactionResponse.Parser, null, idempotent: true, CancellationToken.None);
+        await b.Connection.CallAsync(EtcdMethods.Compact, new CompactionRequest { Revision = head.Header.Revision, Physical = true }, CompactionResponse.Parser, null, EtcdCall.SafeWrite, CancellationToken.None);
         a.Hub.Resume();
 
         await watch.WaitForLast(p => Text(p) == "v2", "the watch to re-read after compaction");
@@ -433,9 +433,9 @@ public sealed class EtcdAuthTests(AuthEtcd etcd) : IClassFixture<AuthEtcd>
     {
         await using var admin = await EtcdStore.CreateAsync(new StoreOptions { Endpoints = { etcd.Server.Endpoint } });
         var c = admin.Connection;
-        await c.CallAsync(EtcdMethods.RoleAdd, new AuthRoleAddRequest { Name = "root" }, AuthRoleAddResponse.Parser, null, true, CancellationToken.None);
-        await c.CallAsync(EtcdMethods.UserAdd, new AuthUserAddRequest { Name = "root", Password = Password }, AuthUserAddResponse.Parser, null, true, CancellationToken.None);
-        await c.CallAsync(EtcdMethods.UserGrantRole, new AuthUserGrantRoleRequest { User = "root", Role = "root" }, AuthUserGrantRoleResponse.Parser, null, true, CancellationToken.None);
-        await c.CallAsync(EtcdMethods.AuthEnable, new AuthEnableRequest(), AuthEnableResponse.Parser, null, true, CancellationToken.None);
+        await c.CallAsync(EtcdMethods.RoleAdd, new AuthRoleAddRequest { Name = "root" }, AuthRoleAddResponse.Parser, null, EtcdCall.SafeWrite, CancellationToken.None);
+        await c.CallAsync(EtcdMethods.UserAdd, new AuthUserAddRequest { Name = "root", Password = Password }, AuthUserAddResponse.Parser, null, EtcdCall.SafeWrite, CancellationToken.None);
+        await c.CallAsync(EtcdMethods.UserGrantRole, new AuthUserGrantRoleRequest { User = "root", Role = "root" }, AuthUserGrantRoleResponse.Parser, null, EtcdCall.SafeWrite, CancellationToken.None);
+        await c.CallAsync(EtcdMethods.AuthEnable, new AuthEnableRequest(), AuthEnableResponse.Parser, null, EtcdCall.SafeWrite, CancellationToken.None);
     }
 }

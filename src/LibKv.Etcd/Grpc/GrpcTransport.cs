@@ -149,7 +149,7 @@ internal sealed class GrpcTransport : IDisposable
         }
 
         var detail = headers.TryGetValues("grpc-message", out var messages) ? Uri.UnescapeDataString(messages.FirstOrDefault() ?? string.Empty) : string.Empty;
-        return new GrpcException((GrpcStatusCode)code, detail, endpoint.Name);
+        return new GrpcException((GrpcStatusCode)code, detail, endpoint.Name, answered: true);
     }
 
     internal static bool HasStatus(HttpHeaders headers) => headers.Contains("grpc-status");
@@ -186,7 +186,7 @@ internal sealed class GrpcTransport : IDisposable
                 HttpStatusCode.TooManyRequests or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout => GrpcStatusCode.Unavailable,
                 _ => GrpcStatusCode.Unknown,
             };
-            throw new GrpcException(status, $"HTTP {(int)response.StatusCode}", endpoint.Name);
+            throw new GrpcException(status, $"HTTP {(int)response.StatusCode}", endpoint.Name, answered: true);
         }
 
         // Trailers-only responses carry grpc-status in the headers; etcd answers errors that way.
