@@ -16,6 +16,7 @@ internal sealed class EtcdKeepAliveKeys
     private readonly Action<string> _failed;
     private readonly CancellationToken _closing;
     private Task _rewriter = Task.CompletedTask;
+    private Registration? _writing;
 
     /// <param name="rewrite">Writes one key again on a new lease; false when it no longer needs it.</param>
     /// <param name="allWritten">Runs when every key waiting to be written again has been.</param>
@@ -105,7 +106,7 @@ internal sealed class EtcdKeepAliveKeys
         {
             lock (_gate)
             {
-                return _pending.Count > 0;
+                return _pending.Count > 0 || _writing is not null;
             }
         }
     }
@@ -152,12 +153,17 @@ internal sealed class EtcdKeepAliveKeys
 
                 // Taken out first: a loss of the new lease while it is written puts it back.
                 _pending.Remove(next);
+                _writing = next;
             }
 
             try
             {
                 await _rewrite(next, _closing).ConfigureAwait(false);
                 backoff.Reset();
+                lock (_gate)
+                {
+                    _writing = null;
+                }
             }
             catch (Exception e) when (_closing.IsCancellationRequested && e is OperationCanceledException or ObjectDisposedException or KvException)
             {
@@ -167,6 +173,7 @@ internal sealed class EtcdKeepAliveKeys
             {
                 lock (_gate)
                 {
+                    _writing = null;
                     if (_keys.TryGetValue(next.Key, out var current) && ReferenceEquals(current, next))
                     {
                         _pending.Add(next);

@@ -106,3 +106,84 @@ public sealed class EtcdClusterTests(EtcdClusterFixture fixture) : IClassFixture
         }
     }
 }
+
+/// <summary>Writes whose answer never came: OutcomeUnknown, never resent to another member.</summary>
+public sealed class EtcdOutcomeTests(EtcdClusterFixture fixture) : IClassFixture<EtcdClusterFixture>
+{
+    private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
+
+    [Fact]
+    public async Task Writes_sent_to_a_paused_member_fail_with_OutcomeUnknown_and_are_not_resent_to_the_others()
+    {
+        var cluster = fixture.Cluster;
+        var paused = cluster.Members[0];
+        var root = "t/" + Guid.NewGuid().ToString("N");
+        await using var observer = await EtcdStore.CreateAsync(EtcdClusterTests.Options(root, cluster.Members.Skip(1).Select(m => m.Endpoint)));
+        await observer.PutAsync("del", Bytes("x"));
+        await observer.PutAsync("tree/a", Bytes("x"));
+        var cas = await observer.AtomicPutAsync("cas", Bytes("1"), null);
+        var writes = new (string Name, Func<IStore, Task> Write)[]
+        {
+            ("Put", s => s.PutAsync("put", Bytes("v")).AsTask()),
+            ("AtomicPut", s => s.AtomicPutAsync("cas", Bytes("2"), cas).AsTask()),
+            ("Delete", s => s.DeleteAsync("del").AsTask()),
+            ("DeleteTree", s => s.DeleteTreeAsync("tree").AsTask()),
+            ("AtomicDelete", s => s.AtomicDeleteAsync("cas", cas).AsTask()),
+        };
+
+        // Each store has the paused member first: its calls go there.
+        var stores = new List<EtcdStore>();
+        foreach (var _ in writes)
+        {
+            stores.Add(await EtcdStore.CreateAsync(EtcdClusterTests.Options(root, cluster.Endpoints)));
+        }
+
+        try
+        {
+            paused.Signal("STOP");
+            try
+            {
+                await Task.WhenAll(writes.Select(async (w, i) =>
+                {
+                    var e = await Assert.ThrowsAsync<KvException>(() => w.Write(stores[i]));
+                    Assert.True(e.OutcomeUnknown, $"{w.Name}: {e.Message}");
+                    Assert.Equal(KvErrorCode.Unavailable, e.Code);
+                    Assert.True(e.IsTransient);
+                }));
+
+                // None of them reached the other members: LibKv did not resend them.
+                Assert.False(await observer.ExistsAsync("put"));
+                Assert.Equal("1", Encoding.UTF8.GetString((await observer.GetAsync("cas")).Value));
+                Assert.True(await observer.ExistsAsync("del"));
+                Assert.True(await observer.ExistsAsync("tree/a"));
+            }
+            finally
+            {
+                paused.Signal("CONT");
+            }
+        }
+        finally
+        {
+            foreach (var store in stores)
+            {
+                await store.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_write_that_could_not_be_sent_is_not_OutcomeUnknown()
+    {
+        var cluster = fixture.Cluster;
+        var proxy = new TcpProxy(cluster.Members[1].ClientPort);
+        await using var store = await EtcdStore.CreateAsync(EtcdClusterTests.Options("t/" + Guid.NewGuid().ToString("N"), [proxy.Endpoint]));
+        await store.PutAsync("k", Bytes("v"));
+
+        // The listener goes: connections are refused, so nothing can be sent.
+        await proxy.DisposeAsync();
+        await Assert.ThrowsAsync<KvException>(async () => await store.GetAsync("k"));
+        var e = await Assert.ThrowsAsync<KvException>(async () => await store.PutAsync("k", Bytes("w")));
+        Assert.Equal(KvErrorCode.Unavailable, e.Code);
+        Assert.False(e.OutcomeUnknown, e.Message);
+    }
+}
