@@ -23,6 +23,9 @@ internal static partial class EtcdLog
     [LoggerMessage(7, LogLevel.Warning, "etcd background work failed: {Detail}")]
     public static partial void BackgroundFailure(ILogger logger, string detail);
 
+    [LoggerMessage(11, LogLevel.Warning, "etcd's revision went backwards from {From} to {To} (its data was lost or restored from a backup); every watch reads its key again")]
+    public static partial void RevisionWentBack(ILogger logger, long from, long to);
+
     [LoggerMessage(8, LogLevel.Information, "etcd keep-alive key {Key} was written again on a new lease after its lease ended")]
     public static partial void KeepAliveRewritten(ILogger logger, string key);
 

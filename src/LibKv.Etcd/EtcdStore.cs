@@ -475,6 +475,13 @@ public sealed class EtcdStore : KvStoreBase
             throw new KvException(KvErrorCode.Unauthorized, $"etcd cancelled the watch of '{key}': {response.CancelReason}", key);
         }
 
+        if (response.CancelReason == EtcdWatchHub.ResetReason)
+        {
+            // The state read next may have a lower LastIndex than the last one delivered: order from it.
+            NoteIndexReset();
+            return true;
+        }
+
         EtcdLog.WatchCompacted(_logger, key, response.CompactRevision);
         EtcdMetrics.WatchResyncs.Add(1);
         return true;

@@ -13,8 +13,12 @@ namespace LibKv.Etcd;
 /// </summary>
 internal sealed class EtcdWatchHub : IAsyncDisposable
 {
+    /// <summary>The cancel reason of the watches ended because the server's revision went backwards.</summary>
+    public const string ResetReason = "libkv: the server's revision went backwards";
+
     // etcd answers a progress request with a response for no particular watch.
     private const long ProgressWatchId = -1;
+    private static readonly Google.Protobuf.ByteString s_probeKey = Google.Protobuf.ByteString.CopyFromUtf8("\u0001libkv/revision");
     private readonly EtcdConnection _connection;
     private readonly OutageLog _outage;
     private readonly CancellationTokenSource _closing = new();
@@ -23,6 +27,10 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
     private GrpcDuplexCall<WatchResponse>? _call;
     private long _generation;
     private long _nextId;
+
+    // The highest revision any watch response (or a watch's initial read) showed; a lower one means lost history.
+    private long _highest;
+    private int _checking;
     private Task? _loop;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource? _suspended;
@@ -37,6 +45,7 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
     public EtcdWatch Add(ByteString key, ByteString rangeEnd, long startRevision)
     {
         var watch = new EtcdWatch(this, Interlocked.Increment(ref _nextId), key, rangeEnd, startRevision);
+        Raise(startRevision - 1);
         _watches[watch.Id] = watch;
         lock (_gate)
         {
@@ -122,6 +131,79 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
             if (_call is { } call && watch.SentGeneration == _generation)
             {
                 call.Write(new WatchRequest { CancelRequest = new WatchCancelRequest { WatchId = watch.Id } });
+            }
+        }
+    }
+
+    private void Raise(long revision)
+    {
+        var seen = Volatile.Read(ref _highest);
+        while (revision > seen)
+        {
+            var was = Interlocked.CompareExchange(ref _highest, revision, seen);
+            if (was == seen)
+            {
+                return;
+            }
+
+            seen = was;
+        }
+    }
+
+    /// <summary>
+    /// A response showed a revision below one already seen: a lagging member, or a cluster that lost its history
+    /// (wiped, restored from a backup). A linearizable read tells them apart; on a loss every watch is ended with
+    /// <see cref="ResetReason"/>, so it reads its key again and orders from there.
+    /// </summary>
+    private void CheckRevision()
+    {
+        if (Interlocked.CompareExchange(ref _checking, 1, 0) != 0)
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                var read = await _connection.RangeAsync(new RangeRequest { Key = s_probeKey, CountOnly = true }, null, _closing.Token).ConfigureAwait(false);
+                var highest = Volatile.Read(ref _highest);
+                if (read.Header.Revision < highest)
+                {
+                    Reset(highest, read.Header.Revision);
+                }
+            }
+            catch (Exception e) when (e is KvException or OperationCanceledException or ObjectDisposedException)
+            {
+                // Checked again with the next response that shows a lower revision.
+            }
+            finally
+            {
+                Volatile.Write(ref _checking, 0);
+            }
+        });
+    }
+
+    private void Reset(long from, long to)
+    {
+        EtcdLog.RevisionWentBack(_connection.Logger, from, to);
+        lock (_gate)
+        {
+            Volatile.Write(ref _highest, to);
+            foreach (var watch in _watches.Values)
+            {
+                if (!_watches.TryRemove(watch.Id, out _))
+                {
+                    continue;
+                }
+
+                if (_call is { } call && watch.SentGeneration == _generation)
+                {
+                    call.Write(new WatchRequest { CancelRequest = new WatchCancelRequest { WatchId = watch.Id } });
+                }
+
+                watch.Post(new WatchResponse { WatchId = watch.Id, Canceled = true, CancelReason = ResetReason, Header = new ResponseHeader { Revision = to } });
+                watch.Complete();
             }
         }
     }
@@ -285,6 +367,18 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
             _connection.ForgetToken(call.AuthToken);
             call.Abort();
             return;
+        }
+
+        if (response.Header is { Revision: > 0 } header)
+        {
+            if (header.Revision < Volatile.Read(ref _highest))
+            {
+                CheckRevision();
+            }
+            else
+            {
+                Raise(header.Revision);
+            }
         }
 
         if (response.WatchId == ProgressWatchId && !response.Created && !response.Canceled)

@@ -245,6 +245,39 @@ public sealed class EtcdOutageTests(DedicatedEtcd etcd) : IClassFixture<Dedicate
     }
 
     [Fact]
+    public async Task A_watch_notices_a_revision_that_went_backwards_delivers_the_current_state_and_orders_from_there()
+    {
+        var server = etcd.Server;
+        var options = new StoreOptions { Endpoints = { server.Endpoint }, Root = "t/" + Guid.NewGuid().ToString("N"), RequestTimeout = TimeSpan.FromSeconds(2) };
+        await using var a = await EtcdStore.CreateAsync(options);
+        for (var i = 1; i <= 8; i++)
+        {
+            await a.PutAsync("k", Bytes("v" + i));
+            await a.PutAsync("d/x", Bytes("x" + i));
+        }
+
+        using var watch = new Recorder<KVPair?>(a.Watch("k"));
+        using var tree = new Recorder<IReadOnlyList<KVPair>>(a.WatchTree("d"));
+        await watch.WaitFor(items => items.Count > 0 && Text(items[^1]) == "v8", "the first state");
+        await tree.WaitFor(items => items.Count > 0 && items[^1].Count == 1, "the first snapshot");
+        var before = watch.Items[^1]!.LastIndex;
+
+        // etcd loses its data (as a restore of an old backup or a rebuilt member would): revisions start again at 1.
+        await server.WipeAndRestartAsync();
+        await using var b = await EtcdStore.CreateAsync(options);
+        await b.PutAsync("k", Bytes("w1"));
+        await watch.WaitFor(items => Text(items[^1]) == "w1", "the state after the reset", TimeSpan.FromSeconds(30));
+        Assert.True(watch.Items[^1]!.LastIndex < before, "the new state has the lower revision of the new history");
+        await b.PutAsync("k", Bytes("w2"));
+        await watch.WaitFor(items => Text(items[^1]) == "w2", "the next state, ordered from the reset", TimeSpan.FromSeconds(10));
+        await tree.WaitFor(items => items[^1].Count == 0, "the emptied tree", TimeSpan.FromSeconds(10));
+        await b.PutAsync("d/y", Bytes("y"));
+        await tree.WaitFor(items => items[^1].Count == 1 && items[^1][0].Key == "d/y", "the tree after the reset", TimeSpan.FromSeconds(10));
+        Assert.Null(watch.Error);
+        Assert.Null(tree.Error);
+    }
+
+    [Fact]
     public async Task A_hold_whose_lease_cannot_be_renewed_is_lost_and_the_store_recovers()
     {
         var server = etcd.Server;
