@@ -98,6 +98,47 @@ public sealed class EtcdStateTests : IClassFixture<EtcdFixture>
         Assert.All(infos, i => Assert.Contains("after an outage of", i.Message, StringComparison.Ordinal));
     }
 
+    [Fact]
+    public async Task HeldUntil_follows_confirmed_renewals_and_a_cut_off_holder_knows_it_lost_before_another_client_acquires()
+    {
+        var server = await EtcdFixture.SharedServerAsync();
+        await using var proxy = new TcpProxy(server.ClientPort);
+        var root = "t/" + Guid.NewGuid().ToString("N");
+        await using var holderStore = await EtcdStore.CreateAsync(new StoreOptions { Endpoints = { proxy.Endpoint }, Root = root, RequestTimeout = TimeSpan.FromSeconds(2) });
+        await using var otherStore = await EtcdStore.CreateAsync(new StoreOptions { Endpoints = { server.Endpoint }, Root = root });
+        var lockOptions = new LockOptions { Ttl = TimeSpan.FromSeconds(2) };
+        await using var holder = holderStore.NewLock("lock", lockOptions);
+        Assert.Equal(DateTimeOffset.MinValue, holder.HeldUntil);
+        var lost = await holder.LockAsync();
+        var first = holder.HeldUntil;
+        var now = DateTimeOffset.UtcNow;
+
+        // The lease TTL (3 s for a 2 s lock) counted from when the grant or a renewal was sent.
+        Assert.InRange(first, now, now + TimeSpan.FromSeconds(3.5));
+        await EventuallyAsync(() => holder.HeldUntil > first, "a confirmed renewal to extend the hold");
+
+        long lostAt = 0;
+        using var onLost = lost.Register(() => Interlocked.Exchange(ref lostAt, Stopwatch.GetTimestamp()));
+        await using var other = otherStore.NewLock("lock", lockOptions);
+        proxy.Block();
+        try
+        {
+            var heldUntil = holder.HeldUntil;
+            using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await other.LockAsync(cts.Token);
+            var acquiredAt = Stopwatch.GetTimestamp();
+            Assert.True(lost.IsCancellationRequested, "the holder must know it lost the lock before another client holds it");
+            Assert.True(Interlocked.Read(ref lostAt) < acquiredAt);
+            Assert.False(holder.IsHeld);
+            Assert.Equal(DateTimeOffset.MinValue, holder.HeldUntil);
+            Assert.True(DateTimeOffset.UtcNow >= heldUntil - TimeSpan.FromMilliseconds(100), "the hold was certain until HeldUntil");
+        }
+        finally
+        {
+            proxy.Unblock();
+        }
+    }
+
     private static async Task EventuallyAsync(Func<bool> condition, string what, TimeSpan? deadline = null)
     {
         var clock = Stopwatch.StartNew();
