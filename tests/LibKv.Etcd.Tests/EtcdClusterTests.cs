@@ -24,7 +24,7 @@ public sealed class EtcdClusterTests(EtcdClusterFixture fixture) : IClassFixture
 
         // The paused member comes first, so the store's streams open on it.
         await using var store = await EtcdStore.CreateAsync(Options(root, cluster.Endpoints));
-        await using var writer = await EtcdStore.CreateAsync(Options(root, cluster.Members.Skip(1).Select(m => m.Endpoint)));
+        await using var writer = await EtcdStore.CreateAsync(Options(root, cluster.Members.Skip(1).Select(m => m.Endpoint), TimeSpan.FromSeconds(5)));
         await writer.PutAsync("k", Bytes("v1"));
         using var watch = new Recorder<KVPair?>(store.Watch("k"));
         await watch.WaitFor(items => items.Count > 0 && Text(items[^1]) == "v1", "the first state");
@@ -34,13 +34,13 @@ public sealed class EtcdClusterTests(EtcdClusterFixture fixture) : IClassFixture
         paused.Signal("STOP");
         try
         {
-            await writer.PutAsync("k", Bytes("v2"));
+            await PutEventuallyAsync(writer, "k", "v2");
 
             // Detection takes about RequestTimeout; the HTTP/2 keep-alive pings alone would take 15 s or more.
             await watch.WaitFor(items => Text(items[^1]) == "v2", "the change made while the watch's member is paused", TimeSpan.FromSeconds(10));
             Assert.NotEqual(paused.Endpoint, store.Hub.StreamEndpoint);
 
-            await writer.PutAsync("k", Bytes("v3"));
+            await PutEventuallyAsync(writer, "k", "v3");
             await watch.WaitFor(items => Text(items[^1]) == "v3", "a later change on the new member", TimeSpan.FromSeconds(10));
             Assert.Null(watch.Error);
         }
@@ -56,7 +56,7 @@ public sealed class EtcdClusterTests(EtcdClusterFixture fixture) : IClassFixture
         var cluster = fixture.Cluster;
         var paused = cluster.Members[0];
         var root = "t/" + Guid.NewGuid().ToString("N");
-        await using var holderStore = await EtcdStore.CreateAsync(Options(root, cluster.Members.Skip(1).Select(m => m.Endpoint)));
+        await using var holderStore = await EtcdStore.CreateAsync(Options(root, cluster.Members.Skip(1).Select(m => m.Endpoint), TimeSpan.FromSeconds(5)));
         await using var waiterStore = await EtcdStore.CreateAsync(Options(root, cluster.Endpoints));
         // A TTL longer than the bound: the waiter must not get there by losing its lease and starting over on another member.
         var lockOptions = new LockOptions { Ttl = TimeSpan.FromSeconds(20) };
@@ -83,11 +83,29 @@ public sealed class EtcdClusterTests(EtcdClusterFixture fixture) : IClassFixture
         }
     }
 
-    internal static StoreOptions Options(string root, IEnumerable<string> endpoints)
+    internal static StoreOptions Options(string root, IEnumerable<string> endpoints, TimeSpan? requestTimeout = null)
     {
-        var options = new StoreOptions { Root = root, RequestTimeout = s_requestTimeout };
+        var options = new StoreOptions { Root = root, RequestTimeout = requestTimeout ?? s_requestTimeout };
         options.Endpoints.AddRange(endpoints);
         return options;
+    }
+
+    /// <summary>Writes through the other members; while they elect a new leader a write may fail (OutcomeUnknown), so it is written again.</summary>
+    internal static async Task PutEventuallyAsync(IStore store, string key, string value)
+    {
+        var clock = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                await store.PutAsync(key, Bytes(value));
+                return;
+            }
+            catch (KvException e) when (e.IsTransient && clock.Elapsed < TimeSpan.FromSeconds(30))
+            {
+                await Task.Delay(100);
+            }
+        }
     }
 
     private static async Task<IList<Protocol.KeyValue>> WaitersAsync(EtcdStore store, string root)
@@ -118,7 +136,7 @@ public sealed class EtcdOutcomeTests(EtcdClusterFixture fixture) : IClassFixture
         var cluster = fixture.Cluster;
         var paused = cluster.Members[0];
         var root = "t/" + Guid.NewGuid().ToString("N");
-        await using var observer = await EtcdStore.CreateAsync(EtcdClusterTests.Options(root, cluster.Members.Skip(1).Select(m => m.Endpoint)));
+        await using var observer = await EtcdStore.CreateAsync(EtcdClusterTests.Options(root, cluster.Members.Skip(1).Select(m => m.Endpoint), TimeSpan.FromSeconds(10)));
         await observer.PutAsync("del", Bytes("x"));
         await observer.PutAsync("tree/a", Bytes("x"));
         var cas = await observer.AtomicPutAsync("cas", Bytes("1"), null);
