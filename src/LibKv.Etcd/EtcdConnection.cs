@@ -86,6 +86,7 @@ internal sealed class EtcdConnection : IDisposable
             var endpoint = _endpoints[Volatile.Read(ref _current) % _endpoints.Length];
             string? token = null;
             var sending = false;
+            long connects = 0;
 
             // With several endpoints a resendable call gives each attempt a slice, so a hung server does not use it all.
             using var slice = resendable ? AttemptTimeout(linked.Token) : null;
@@ -93,6 +94,7 @@ internal sealed class EtcdConnection : IDisposable
             try
             {
                 token = await TokenAsync(endpoint, attemptToken).ConfigureAwait(false);
+                connects = _transport.Connects.Mark(endpoint);
                 sending = true;
                 var result = await _transport.UnaryAsync(endpoint, path, request, parser, token, attemptToken).ConfigureAwait(false);
                 Reachability.Reached(endpoint.Name);
@@ -146,8 +148,9 @@ internal sealed class EtcdConnection : IDisposable
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                // No answer in time: whatever comes next starts on the next endpoint.
-                maybeSent |= sending;
+                // No answer in time: whatever comes next starts on the next endpoint. A request still waiting for a
+                // connection that could not be made never left.
+                maybeSent |= sending && !_transport.Connects.SurelyNotConnected(endpoint, connects);
                 Advance(endpoint);
                 var silent = new GrpcException(GrpcStatusCode.DeadlineExceeded, "no answer in time", endpoint.Name);
                 Reachability.Failed(endpoint.Name, silent, answered: false);

@@ -314,9 +314,11 @@ internal sealed class EtcdLocker : LockerBase
 
         public CancellationTokenSource Monitor { get; } = new();
 
-        /// <summary>A renewal (or the grant) the server confirmed: sent at <paramref name="sent"/>, valid for <paramref name="validFor"/>.</summary>
-        public void Renewed(long sent, TimeSpan validFor)
+        /// <summary>A renewal (or the grant) the server confirmed: sent at <paramref name="sent"/>, for a lease of <paramref name="ttl"/>.</summary>
+        public void Renewed(long sent, TimeSpan ttl)
         {
+            // A little short of the TTL, so a late local timer still fires before etcd's expiry (checked every 500 ms) frees the lock.
+            var validFor = ttl - TimeSpan.FromTicks(Math.Clamp(ttl.Ticks / 10, TimeSpan.FromMilliseconds(100).Ticks, TimeSpan.FromSeconds(1).Ticks));
             LockHold? hold;
             lock (_gate)
             {

@@ -113,7 +113,7 @@ public sealed class EtcdStateTests : IClassFixture<EtcdFixture>
         var first = holder.HeldUntil;
         var now = DateTimeOffset.UtcNow;
 
-        // The lease TTL (3 s for a 2 s lock) counted from when the grant or a renewal was sent.
+        // The lease TTL (3 s for a 2 s lock, less a margin) counted from when the grant or a renewal was sent.
         Assert.InRange(first, now, now + TimeSpan.FromSeconds(3.5));
         await EventuallyAsync(() => holder.HeldUntil > first, "a confirmed renewal to extend the hold");
 

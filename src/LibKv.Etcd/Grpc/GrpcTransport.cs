@@ -16,6 +16,7 @@ internal sealed class GrpcTransport : IDisposable
     {
         var handler = new SocketsHttpHandler
         {
+            ConnectCallback = Connects.ConnectAsync,
             EnableMultipleHttp2Connections = true,
             PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
@@ -30,6 +31,9 @@ internal sealed class GrpcTransport : IDisposable
         };
         _invoker = new HttpMessageInvoker(handler, disposeHandler: true);
     }
+
+    /// <summary>What became of the connections to each server (to tell a request that never left).</summary>
+    public ConnectTracker Connects { get; } = new();
 
     /// <summary>Sends one request message and reads one response message.</summary>
     public async Task<TResponse> UnaryAsync<TResponse>(GrpcEndpoint endpoint, string path, IMessage request, MessageParser<TResponse> parser, string? token, CancellationToken cancellationToken)
