@@ -80,6 +80,16 @@ public sealed class EtcdEndpointTests : IClassFixture<EtcdFixture>
     }
 
     [Fact]
+    public async Task CreateAsync_against_a_Consul_agent_is_InvalidConfiguration_naming_Consul()
+    {
+        await using var consul = await ConsulAgent.StartAsync();
+        var e = await Assert.ThrowsAsync<KvException>(async () => await StoreFactory.Default.CreateAsync("etcd", new StoreOptions { Endpoints = { consul.Endpoint }, RequestTimeout = TimeSpan.FromSeconds(3) }));
+        Assert.Equal(KvErrorCode.InvalidConfiguration, e.Code);
+        Assert.Contains("Consul agent", e.Message, StringComparison.Ordinal);
+        Assert.Contains(consul.Endpoint, e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task A_wrong_server_before_etcd_in_the_list_is_skipped()
     {
         var server = await EtcdFixture.SharedServerAsync();
