@@ -29,6 +29,12 @@ internal sealed class EtcdConnection : IDisposable
             throw new KvException(KvErrorCode.NotSupported, $"The etcd backend speaks plain HTTP/2 only; endpoint '{tls.Text}' asks for TLS (https), which is not supported yet.");
         }
 
+        if (options.Tls is { Enabled: true })
+        {
+            // Never fall back to plaintext when TLS was asked for.
+            throw new KvException(KvErrorCode.NotSupported, "The etcd backend speaks plain HTTP/2 only; StoreOptions.Tls.Enabled asks for TLS, which is not supported yet.");
+        }
+
         Endpoints = endpoints;
         _endpoints = endpoints.Select(GrpcEndpoint.Create).ToArray();
         _transport = new GrpcTransport(options.ConnectionTimeout);

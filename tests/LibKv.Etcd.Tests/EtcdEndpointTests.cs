@@ -46,6 +46,15 @@ public sealed class EtcdEndpointTests : IClassFixture<EtcdFixture>
     }
 
     [Fact]
+    public async Task Tls_enabled_in_the_options_is_NotSupported_rather_than_plaintext()
+    {
+        var server = await EtcdFixture.SharedServerAsync();
+        var e = await Assert.ThrowsAsync<KvException>(async () => await StoreFactory.Default.CreateAsync("etcd", new StoreOptions { Endpoints = { server.Endpoint }, Tls = { Enabled = true } }));
+        Assert.Equal(KvErrorCode.NotSupported, e.Code);
+        Assert.Contains("Tls", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task CreateAsync_against_a_plain_HTTP_server_is_InvalidConfiguration_naming_it()
     {
         var port = EtcdServer.FreePort();
