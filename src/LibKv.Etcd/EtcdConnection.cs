@@ -150,6 +150,11 @@ internal sealed class EtcdConnection : IDisposable
             catch (GrpcException e)
             {
                 // The server's own answer (or a broken one after sending, which may have been applied).
+                if (e.Answered)
+                {
+                    Reachability.Reached(endpoint.Name);
+                }
+
                 throw EtcdErrors.ToKv(e, key, EndpointList, outcomeUnknown: kind != EtcdCall.Read && (maybeSent || (sending && !e.NotSent && !e.Answered)));
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
