@@ -8,13 +8,14 @@ namespace LibKv.ZooKeeper;
 /// ZooKeeper's lock recipe: an ephemeral sequential node per waiter under the key's lock directory in the internal
 /// "%locks" namespace; the lowest sequence holds the lock, each waiter watches only its predecessor. The fencing
 /// token is the owner node's czxid. The hold is lost when its node goes or its session ends (or is presumed over).
-/// The session is the lease, so LockOptions.Ttl must allow it: 2 × Ttl + 1 s ≥ the negotiated session timeout.
+/// The session is the lease: the main one when 2 × Ttl + 1 s ≥ its negotiated timeout, else the TTL class's own.
 /// </summary>
 internal sealed class ZooKeeperLocker : LockerBase
 {
     private const string NodePrefix = "%l-";
 
     private readonly ZooKeeperStore _store;
+    private ZooKeeperClient? _client;
 
     public ZooKeeperLocker(ZooKeeperStore store, string key, LockOptions options)
         : base(key, options, store.Clock)
@@ -22,12 +23,12 @@ internal sealed class ZooKeeperLocker : LockerBase
         _store = store;
     }
 
-    private ZooKeeperClient Client => _store.Client;
+    /// <summary>The session of this locker's TTL class (the main one until the first acquire picks it).</summary>
+    private ZooKeeperClient Client => Volatile.Read(ref _client) ?? _store.Client;
 
     protected override async ValueTask AcquireCoreAsync(LockHold hold, CancellationToken cancellationToken)
     {
-        // Checked again here: NewLock skips the check while the negotiated timeout is unknown, and a new session may differ.
-        _store.EnsureLeaseFits(LockOptions.Ttl, "LockOptions.Ttl", Key);
+        Volatile.Write(ref _client, await _store.Sessions.ForTtlAsync(LockOptions.Ttl, "LockOptions.Ttl", Key, cancellationToken).ConfigureAwait(false));
         var dir = _store.Paths.LockDirOf(Key);
         var marker = NodePrefix + Guid.NewGuid().ToString("N") + "-";
         while (true)
@@ -133,7 +134,7 @@ internal sealed class ZooKeeperLocker : LockerBase
             }
             catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
             {
-                await _store.EnsureParentsAsync(Key, prefix, cancellationToken, CreateMode.Container).ConfigureAwait(false);
+                await _store.EnsureParentsAsync(Client, Key, prefix, cancellationToken, CreateMode.Container).ConfigureAwait(false);
             }
             catch (ZooKeeperException e)
             {

@@ -55,23 +55,33 @@ public sealed class ZooKeeperStore : KvStoreBase
             _acl = Acl.OpenUnsafe;
         }
 
-        Client = new ZooKeeperClient(
+        var clientLogger = loggerFactory.CreateLogger<ZooKeeperClient>();
+        ZooKeeperClient Open(TimeSpan sessionTimeout) => new(
             new ZooKeeperClientOptions
             {
                 Hosts = hosts,
-                SessionTimeout = Options.SessionTimeout,
+                SessionTimeout = sessionTimeout,
                 ConnectionTimeout = CallDeadline.Clamp(Options.ConnectionTimeout),
                 RequestTimeout = CallDeadline.Clamp(Options.RequestTimeout),
                 Auth = auth,
                 Time = Time,
             },
-            loggerFactory.CreateLogger<ZooKeeperClient>());
+            clientLogger);
+        Client = Open(Options.SessionTimeout);
+        Sessions = new ZooKeeperSessions(Client, Open);
+        Sessions.Changed += OnSessionChanged;
     }
 
     /// <inheritdoc />
     public override string Backend => BackendName;
 
     internal ZooKeeperClient Client { get; }
+
+    /// <summary>The main session and the TTL classes' sessions.</summary>
+    internal ZooKeeperSessions Sessions { get; }
+
+    /// <summary>The keep-alive keys to write again after a session loss.</summary>
+    internal KeepAliveKeys KeepAlives { get; } = new();
 
     internal ZooKeeperPaths Paths { get; }
 
@@ -109,9 +119,31 @@ public sealed class ZooKeeperStore : KvStoreBase
         try
         {
             var kind = KindOf(options, key);
+            if (kind.Mode == CreateMode.Ephemeral)
+            {
+                var client = await Sessions.ForTtlAsync(options.Ttl!.Value, "keep-alive TTL", key, cancellationToken).ConfigureAwait(false);
+
+                // Registered before the write, so that a rewrite after a session loss never brings back an older value.
+                var previous = KeepAlives.Get(key);
+                var entry = KeepAlives.Set(key, value.ToArray(), client);
+                try
+                {
+                    await WriteAsync(client, key, value, kind, Condition.None, 0, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is ZooKeeperException or KvException { Code: not KvErrorCode.Unavailable })
+                {
+                    KeepAlives.Restore(key, entry, previous);
+                    throw;
+                }
+
+                await CatchUpAsync(client, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            KeepAlives.Remove(key);
             if (kind.Mode != CreateMode.Persistent)
             {
-                await WriteAsync(key, value, kind, Condition.None, 0, cancellationToken).ConfigureAwait(false);
+                await WriteAsync(Client, key, value, kind, Condition.None, 0, cancellationToken).ConfigureAwait(false);
                 return;
             }
 
@@ -124,7 +156,7 @@ public sealed class ZooKeeperStore : KvStoreBase
                     if (stat.EphemeralOwner != 0 || stat.IsMarkedTtl)
                     {
                         // It was a TTL or keep-alive key: a plain Put makes it permanent.
-                        await WriteAsync(key, value, kind, Condition.None, 0, cancellationToken).ConfigureAwait(false);
+                        await WriteAsync(Client, key, value, kind, Condition.None, 0, cancellationToken).ConfigureAwait(false);
                     }
 
                     return;
@@ -140,7 +172,7 @@ public sealed class ZooKeeperStore : KvStoreBase
                 }
                 catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
                 {
-                    await EnsureParentsAsync(key, path, cancellationToken).ConfigureAwait(false);
+                    await EnsureParentsAsync(Client, key, path, cancellationToken).ConfigureAwait(false);
                 }
                 catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NodeExists)
                 {
@@ -193,6 +225,7 @@ public sealed class ZooKeeperStore : KvStoreBase
     protected override async ValueTask DeleteCoreAsync(string key, CancellationToken cancellationToken)
     {
         using var call = StartCall(ref cancellationToken);
+        KeepAlives.Remove(key);
         try
         {
             var path = Paths.PathOf(key);
@@ -252,6 +285,7 @@ public sealed class ZooKeeperStore : KvStoreBase
     protected override async ValueTask DeleteTreeCoreAsync(string directory, CancellationToken cancellationToken)
     {
         using var call = StartCall(ref cancellationToken);
+        KeepAlives.RemoveTree(directory);
         try
         {
             var path = Paths.PathOf(directory);
@@ -301,7 +335,21 @@ public sealed class ZooKeeperStore : KvStoreBase
         using var call = StartCall(ref cancellationToken);
         try
         {
-            var stat = await WriteAsync(key, value, KindOf(options, key), previous is null ? Condition.Create : Condition.Match, previous?.LastIndex ?? 0, cancellationToken).ConfigureAwait(false);
+            var kind = KindOf(options, key);
+            var client = kind.Mode == CreateMode.Ephemeral
+                ? await Sessions.ForTtlAsync(options.Ttl!.Value, "keep-alive TTL", key, cancellationToken).ConfigureAwait(false)
+                : Client;
+            var stat = await WriteAsync(client, key, value, kind, previous is null ? Condition.Create : Condition.Match, previous?.LastIndex ?? 0, cancellationToken).ConfigureAwait(false);
+            if (kind.Mode == CreateMode.Ephemeral)
+            {
+                KeepAlives.Set(key, value.ToArray(), client);
+                await CatchUpAsync(client, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                KeepAlives.Remove(key);
+            }
+
             return new KVPair(key, value.ToArray(), (ulong)stat.Mzxid);
         }
         catch (ZooKeeperException e)
@@ -336,6 +384,8 @@ public sealed class ZooKeeperStore : KvStoreBase
             {
                 throw ZooKeeperErrors.Modified(key);
             }
+
+            KeepAlives.Remove(key);
         }
         catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
         {
@@ -424,48 +474,119 @@ public sealed class ZooKeeperStore : KvStoreBase
     }
 
     /// <inheritdoc />
-    protected override ILocker NewLockCore(string key, LockOptions options)
+    protected override ILocker NewLockCore(string key, LockOptions options) => new ZooKeeperLocker(this, key, options);
+
+    /// <summary>A session change: keep-alive keys of a lost session are written again on its successor.</summary>
+    private void OnSessionChanged(ZooKeeperClient client, SessionChange change)
     {
-        EnsureLeaseFits(options.Ttl, "LockOptions.Ttl", key);
-        return new ZooKeeperLocker(this, key, options);
+        if (change == SessionChange.NewSession && !IsDisposed)
+        {
+            _ = Task.Run(() => RestoreKeepAlivesAsync(client));
+        }
     }
 
     /// <summary>
-    /// Throws NotSupported when the session, the lease of keep-alive keys and locks, can outlive <paramref name="ttl"/>'s
-    /// bound of 2 × Ttl + 1 s; does nothing while the negotiated timeout is not known yet.
+    /// Writes every keep-alive key of <paramref name="client"/>'s session again with its last value, retrying while
+    /// the server is unreachable, until it is written, its keep-alive ended, the session changed again or the store closed.
     /// </summary>
-    internal void EnsureLeaseFits(TimeSpan ttl, string what, string key)
+    private async Task RestoreKeepAlivesAsync(ZooKeeperClient client)
     {
-        var negotiated = Client.NegotiatedTimeout;
-        var bound = (ttl * 2) + TimeSpan.FromSeconds(1);
-        if (negotiated <= TimeSpan.Zero || negotiated <= bound)
+        var sessionId = client.SessionId;
+        var closing = ClosingToken;
+        foreach (var entry in KeepAlives.Of(client))
+        {
+            while (!closing.IsCancellationRequested && KeepAlives.IsCurrent(entry) && client.SessionId == sessionId)
+            {
+                try
+                {
+                    var ct = closing;
+                    using var call = StartCall(ref ct);
+                    await WriteAsync(client, entry.Key, entry.Value, new NodeKind(CreateMode.Ephemeral, 0), Condition.None, 0, ct).ConfigureAwait(false);
+                    Log.KeepAliveRestored(_logger, entry.Key);
+                    if (!KeepAlives.IsCurrent(entry))
+                    {
+                        // Ended while it was being written: take it back out (a Delete through this store won).
+                        await RemoveIfOursAsync(client, entry.Key, ct).ConfigureAwait(false);
+                    }
+
+                    break;
+                }
+                catch (Exception e) when (e is KvException { Code: KvErrorCode.Unavailable } or ZooKeeperException { Error: ZooKeeperErrors.ConnectionLoss or ZooKeeperErrors.SessionExpired } or OperationCanceledException)
+                {
+                    Log.BackgroundFailed(_logger, entry.Key, e.Message);
+                    try
+                    {
+                        await Task.Delay(TimeSpan.FromMilliseconds(200), Time, closing).ConfigureAwait(false);
+                    }
+                    catch (OperationCanceledException)
+                    {
+                        return;
+                    }
+                }
+                catch (Exception e) when (e is KvException or ZooKeeperException)
+                {
+                    // What retrying cannot fix (keys under it now, no rights): the keep-alive ends.
+                    Log.KeepAliveDropped(_logger, entry.Key, e.Message);
+                    KeepAlives.Restore(entry.Key, entry, null);
+                    break;
+                }
+            }
+        }
+    }
+
+    private async Task RemoveIfOursAsync(ZooKeeperClient client, string key, CancellationToken cancellationToken)
+    {
+        var path = Paths.PathOf(key);
+        var node = await client.TryGetDataAsync(path, cancellationToken).ConfigureAwait(false);
+        if (node is not null && node.Stat.EphemeralOwner == client.SessionId && KeepAlives.Get(key) is null)
+        {
+            try
+            {
+                await client.DeleteAsync(path, node.Stat.Version, cancellationToken).ConfigureAwait(false);
+            }
+            catch (ZooKeeperException)
+            {
+                // Changed meanwhile: someone else's write stands.
+            }
+        }
+    }
+
+    /// <summary>
+    /// After a write on a TTL class's session: a sync of the main session, so that its reads (on another server of
+    /// the ensemble, perhaps) see the write. The write is done either way; a failed sync only costs that guarantee.
+    /// </summary>
+    private async Task CatchUpAsync(ZooKeeperClient client, CancellationToken cancellationToken)
+    {
+        if (ReferenceEquals(client, Client))
         {
             return;
         }
 
-        throw new KvException(
-            KvErrorCode.NotSupported,
-            $"{what} {Seconds(ttl)} needs a ZooKeeper session timeout ≤ {Seconds(bound)}; this store's session timeout is {Seconds(negotiated)} " +
-            $"(StoreOptions.SessionTimeout = {Seconds(Options.SessionTimeout)}, bounded by the server's minSessionTimeout/maxSessionTimeout). " +
-            "Lower StoreOptions.SessionTimeout or raise the TTL.",
-            key);
+        try
+        {
+            await Client.SyncSharedAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is KvException or OperationCanceledException or ZooKeeperException)
+        {
+            Log.BackgroundFailed(_logger, "/", e.Message);
+        }
     }
 
     /// <inheritdoc />
-    protected override async ValueTask DisposeCoreAsync() => await Client.DisposeAsync().ConfigureAwait(false);
+    protected override async ValueTask DisposeCoreAsync() => await Sessions.DisposeAsync().ConfigureAwait(false);
 
     /// <summary>The ACL of a new node: the store's (creator-only with credentials) at or under the root, open above it.</summary>
     internal IReadOnlyList<Acl> AclFor(string path) => Paths.IsInStore(path) ? _acl : Acl.OpenUnsafe;
 
     /// <summary>Creates every missing ancestor of <paramref name="path"/> as a hidden (null data) node, pipelined top-down.</summary>
-    internal async Task EnsureParentsAsync(string key, string path, CancellationToken cancellationToken, CreateMode mode = CreateMode.Persistent)
+    internal async Task EnsureParentsAsync(ZooKeeperClient client, string key, string path, CancellationToken cancellationToken, CreateMode mode = CreateMode.Persistent)
     {
         var ancestors = ZooKeeperPaths.Ancestors(path);
         var tasks = new List<Task>(ancestors.Count);
         foreach (var a in ancestors)
         {
             var m = mode == CreateMode.Container && Paths.IsInLocks(a) ? CreateMode.Container : CreateMode.Persistent;
-            tasks.Add(Client.CreateAsync(a, null, AclFor(a), m, 0, cancellationToken));
+            tasks.Add(client.CreateAsync(a, null, AclFor(a), m, 0, cancellationToken));
         }
 
         foreach (var t in tasks)
@@ -735,12 +856,12 @@ public sealed class ZooKeeperStore : KvStoreBase
         Paths.IsInStore(path) && !string.Equals(path, Paths.RootPath, StringComparison.Ordinal) && path != "/";
 
     /// <summary>Writes a key as a node of <paramref name="kind"/> under <paramref name="condition"/>, replacing a node of another kind.</summary>
-    private async Task<Stat> WriteAsync(string key, ReadOnlyMemory<byte> value, NodeKind kind, Condition condition, ulong expected, CancellationToken cancellationToken)
+    private async Task<Stat> WriteAsync(ZooKeeperClient client, string key, ReadOnlyMemory<byte> value, NodeKind kind, Condition condition, ulong expected, CancellationToken cancellationToken)
     {
         var path = Paths.PathOf(key);
         for (var attempt = 0; attempt < MaxAttempts; attempt++)
         {
-            var node = await Client.TryGetDataAsync(path, cancellationToken).ConfigureAwait(false);
+            var node = await client.TryGetDataAsync(path, cancellationToken).ConfigureAwait(false);
             if (node is null)
             {
                 if (condition == Condition.Match)
@@ -750,14 +871,14 @@ public sealed class ZooKeeperStore : KvStoreBase
 
                 try
                 {
-                    var create = Client.CreateAsync(path, value, AclFor(path), kind.Mode, kind.TtlMs, cancellationToken);
-                    var mark = kind.Mode == CreateMode.PersistentWithTtl && !create.IsCanceled ? MarkTtlAsync(path, cancellationToken) : null;
+                    var create = client.CreateAsync(path, value, AclFor(path), kind.Mode, kind.TtlMs, cancellationToken);
+                    var mark = kind.Mode == CreateMode.PersistentWithTtl && !create.IsCanceled ? MarkTtlAsync(client, path, cancellationToken) : null;
                     var created = (await create.ConfigureAwait(false)).Stat;
                     return mark is null ? created : await mark.ConfigureAwait(false) ?? created;
                 }
                 catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
                 {
-                    await EnsureParentsAsync(key, path, cancellationToken).ConfigureAwait(false);
+                    await EnsureParentsAsync(client, key, path, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
                 catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NodeExists)
@@ -789,11 +910,11 @@ public sealed class ZooKeeperStore : KvStoreBase
                 }
             }
 
-            if (kind.Matches(node.Stat, Client.SessionId))
+            if (kind.Matches(node.Stat, client.SessionId))
             {
                 try
                 {
-                    return await Client.SetDataAsync(path, value, node.Stat.Version, cancellationToken).ConfigureAwait(false);
+                    return await client.SetDataAsync(path, value, node.Stat.Version, cancellationToken).ConfigureAwait(false);
                 }
                 catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.BadVersion)
                 {
@@ -823,7 +944,7 @@ public sealed class ZooKeeperStore : KvStoreBase
                     key);
             }
 
-            var results = await Client.MultiAsync(
+            var results = await client.MultiAsync(
                 new MultiOp[]
                 {
                     new MultiOp.DeleteOp(path, node.Stat.Version),
@@ -833,8 +954,8 @@ public sealed class ZooKeeperStore : KvStoreBase
             var error = FirstError(results);
             if (error == ZooKeeperErrors.Ok)
             {
-                var stat = results[1].Stat ?? (await Client.GetDataAsync(path, cancellationToken).ConfigureAwait(false)).Stat;
-                return kind.Mode == CreateMode.PersistentWithTtl ? await MarkTtlAsync(path, cancellationToken).ConfigureAwait(false) ?? stat : stat;
+                var stat = results[1].Stat ?? (await client.GetDataAsync(path, cancellationToken).ConfigureAwait(false)).Stat;
+                return kind.Mode == CreateMode.PersistentWithTtl ? await MarkTtlAsync(client, path, cancellationToken).ConfigureAwait(false) ?? stat : stat;
             }
 
             if (error == ZooKeeperErrors.Unimplemented && kind.Mode == CreateMode.PersistentWithTtl)
@@ -859,11 +980,11 @@ public sealed class ZooKeeperStore : KvStoreBase
     }
 
     /// <summary>Marks a just-created TTL node (ACL version 0 → 1, same ACL); the stat, or null when the node is gone.</summary>
-    private async Task<Stat?> MarkTtlAsync(string path, CancellationToken cancellationToken)
+    private async Task<Stat?> MarkTtlAsync(ZooKeeperClient client, string path, CancellationToken cancellationToken)
     {
         // Sent even when the call is cancelled or out of time meanwhile: the node exists, and unmarked it would pass
         // for a permanent node, which a later plain Put would then leave expiring.
-        var mark = Client.SetAclAsync(path, AclFor(path), 0, CancellationToken.None);
+        var mark = client.SetAclAsync(path, AclFor(path), 0, CancellationToken.None);
         try
         {
             return await mark.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -879,7 +1000,7 @@ public sealed class ZooKeeperStore : KvStoreBase
         }
     }
 
-    /// <summary>The node kind of a write; a keep-alive TTL the session cannot honour is NotSupported before anything is sent.</summary>
+    /// <summary>The node kind of a write: ephemeral for keep-alive, a TTL node for a TTL alone.</summary>
     private NodeKind KindOf(WriteOptions options, string key)
     {
         if (options.Ttl is not { } ttl)
@@ -889,7 +1010,6 @@ public sealed class ZooKeeperStore : KvStoreBase
 
         if (options.KeepAlive)
         {
-            EnsureLeaseFits(ttl, "keep-alive TTL", key);
             return new NodeKind(CreateMode.Ephemeral, 0);
         }
 
@@ -901,8 +1021,6 @@ public sealed class ZooKeeperStore : KvStoreBase
 
         return new NodeKind(CreateMode.PersistentWithTtl, ms);
     }
-
-    private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + "s";
 
     private static KvException TtlNotSupported(string key) =>
         new(KvErrorCode.NotSupported, "This ZooKeeper server does not allow TTL nodes; start it with -Dzookeeper.extendedTypesEnabled=true (or use KeepAlive, which needs no TTL nodes).", key);

@@ -28,4 +28,10 @@ internal static partial class Log
 
     [LoggerMessage(8, LogLevel.Debug, "Watch refresh of {Path} failed, retrying: {Reason}")]
     public static partial void WatchRetry(ILogger logger, string path, string reason);
+
+    [LoggerMessage(9, LogLevel.Information, "Keep-alive key '{Key}' written again on the new ZooKeeper session")]
+    public static partial void KeepAliveRestored(ILogger logger, string key);
+
+    [LoggerMessage(10, LogLevel.Warning, "Keep-alive key '{Key}' could not be written again and is no longer kept alive: {Reason}")]
+    public static partial void KeepAliveDropped(ILogger logger, string key, string reason);
 }

@@ -279,14 +279,24 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
         var ct = _cts.Token;
         try
         {
+            // Checked often, so that silence is noticed soon after readTimeout, well before the session's time runs out.
+            var tick = readTimeout / 10;
+            var lastPing = _time.GetTimestamp();
             while (true)
             {
-                await Task.Delay(interval, _time, ct).ConfigureAwait(false);
+                await Task.Delay(tick, _time, ct).ConfigureAwait(false);
                 if (_time.GetElapsedTime(Volatile.Read(ref _lastReceived)) > readTimeout)
                 {
                     Abort(new ConnectionLostException($"No reply from {Endpoint} for {readTimeout.TotalMilliseconds:0} ms.", null));
                     return;
                 }
+
+                if (_time.GetElapsedTime(lastPing) < interval)
+                {
+                    continue;
+                }
+
+                lastPing = _time.GetTimestamp();
 
                 var w = new JuteWriter(16);
                 w.BeginFrame();

@@ -1,0 +1,141 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Xunit;
+
+namespace LibKv.ZooKeeper.Tests;
+
+/// <summary>Issue 8: the faults a store must survive, made to happen against real servers.</summary>
+public sealed class ZooKeeperFaultTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(40);
+
+    private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
+
+    private static string Text(byte[] value) => Encoding.UTF8.GetString(value);
+
+    private static string NewRoot() => "t/" + Guid.NewGuid().ToString("N");
+
+    private static async Task<ZooKeeperStore> OpenAsync(string endpoints, string root, Action<StoreOptions>? configure = null)
+    {
+        var options = new StoreOptions { Backend = "zookeeper", Endpoints = { endpoints }, Root = root };
+        configure?.Invoke(options);
+        return (ZooKeeperStore)await StoreFactory.Default.CreateAsync(options);
+    }
+
+    private static async Task Eventually(Func<Task<bool>> condition, string what)
+    {
+        var until = DateTime.UtcNow + Deadline;
+        while (!await condition())
+        {
+            if (DateTime.UtcNow > until)
+            {
+                Assert.Fail("Timed out waiting for: " + what);
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    private static async Task<bool> WorksAsync(IStore store)
+    {
+        try
+        {
+            await store.PutAsync("probe", Bytes("x"));
+            return true;
+        }
+        catch (KvException e) when (e.IsTransient)
+        {
+            return false;
+        }
+    }
+
+    // Item 4.
+    [Fact]
+    public async Task The_first_connect_is_retried_when_the_server_closes_the_first_connections()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var proxy = new TcpProxy(server.Port) { CloseNext = 3 };
+        await using var store = await OpenAsync(proxy.Endpoint, NewRoot());
+        Assert.True(proxy.Accepted >= 4);
+        await store.PutAsync("k", Bytes("v"));
+        Assert.Equal("v", Text((await store.GetAsync("k")).Value));
+    }
+
+    // Item 4.
+    [Fact]
+    public async Task The_first_connect_waits_for_a_server_that_is_just_starting()
+    {
+        await using var server = await ZooKeeperServer.StartAsync(waitUntilReady: false);
+        await using var store = await OpenAsync(server.Endpoint, NewRoot(), o => o.ConnectionTimeout = TimeSpan.FromSeconds(60));
+        await store.PutAsync("k", Bytes("v"));
+        Assert.Equal("v", Text((await store.GetAsync("k")).Value));
+    }
+
+    // Item 4: the retries are bounded by ConnectionTimeout.
+    [Fact]
+    public async Task The_first_connect_gives_up_after_the_connection_timeout_naming_each_host()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var a = new TcpProxy(server.Port) { CloseNext = int.MaxValue };
+        await using var b = new TcpProxy(server.Port) { CloseNext = int.MaxValue };
+        var e = await Assert.ThrowsAsync<KvException>(async () =>
+            await OpenAsync($"{a.Endpoint},{b.Endpoint}", NewRoot(), o => o.ConnectionTimeout = TimeSpan.FromSeconds(1)));
+        Assert.Equal(KvErrorCode.Unavailable, e.Code);
+        Assert.True(e.IsTransient);
+        Assert.Contains(a.Endpoint, e.Message, StringComparison.Ordinal);
+        Assert.Contains(b.Endpoint, e.Message, StringComparison.Ordinal);
+        Assert.True(a.Accepted >= 2 && b.Accepted >= 2, $"each host was tried more than once ({a.Accepted}, {b.Accepted})");
+    }
+
+    // Item 11.
+    [Fact]
+    public async Task A_holder_cut_off_by_a_silent_network_loses_the_lock_before_another_client_acquires_it()
+    {
+        var server = await ZooKeeperServer.Shared;
+        var root = NewRoot();
+        await using var proxy = new TcpProxy(server.Port);
+        await using var holderStore = await OpenAsync(proxy.Endpoint, root);
+        await using var otherStore = await OpenAsync(server.Endpoint, root);
+        var ttl = new LockOptions { Ttl = TimeSpan.FromSeconds(2) };
+        await using var holder = holderStore.NewLock("job", ttl);
+        var lost = await holder.LockAsync();
+        var fencing = holder.FencingToken;
+        long lostAt = 0;
+        lost.Register(() => Interlocked.Exchange(ref lostAt, Stopwatch.GetTimestamp()));
+        await using var other = otherStore.NewLock("job", ttl);
+        var acquiring = other.LockAsync().AsTask();
+
+        // Packets dropped, nothing closed: the holder hears nothing, the server hears nothing and expires the session.
+        proxy.Frozen = true;
+        await acquiring.WaitAsync(Deadline);
+        var acquiredAt = Stopwatch.GetTimestamp();
+        Assert.True(other.FencingToken > fencing);
+        Assert.True(lost.IsCancellationRequested, "the holder still believed it held the lock when another client acquired it");
+        Assert.True(Interlocked.Read(ref lostAt) < acquiredAt);
+        Assert.False(holder.IsHeld);
+    }
+
+    // Item 11: a reconnect tries the other hosts before the one that just went silent.
+    [Fact]
+    public async Task A_session_whose_host_goes_silent_moves_to_another_host_and_keeps_its_lock()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var first = new TcpProxy(server.Port);
+        await using var second = new TcpProxy(server.Port);
+        await using var third = new TcpProxy(server.Port);
+        await using var store = await OpenAsync($"{first.Endpoint},{second.Endpoint},{third.Endpoint}", NewRoot());
+        await using var locker = store.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(5) });
+        var lost = await locker.LockAsync();
+        var session = store.Client.SessionId;
+        var before = second.Accepted + third.Accepted;
+
+        first.Frozen = true;
+        await Eventually(async () => second.Accepted + third.Accepted > before && await WorksAsync(store), "the store to work through another host");
+        Assert.Equal(session, store.Client.SessionId);
+        Assert.False(lost.IsCancellationRequested);
+        Assert.True(locker.IsHeld);
+        Assert.Equal(1, first.Accepted);
+    }
+}
