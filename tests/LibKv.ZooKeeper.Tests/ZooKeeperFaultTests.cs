@@ -138,4 +138,45 @@ public sealed class ZooKeeperFaultTests
         Assert.True(locker.IsHeld);
         Assert.Equal(1, first.Accepted);
     }
+
+    // Item 1.
+    [Fact]
+    public async Task Keep_alive_keys_are_written_again_with_their_last_value_after_the_session_expired()
+    {
+        var server = await ZooKeeperServer.Shared;
+        var root = NewRoot();
+        await using var proxy = new TcpProxy(server.Port);
+        await using var service = await OpenAsync(proxy.Endpoint, root);
+        await using var observer = await OpenAsync(server.Endpoint, root);
+        var keepAlive = new WriteOptions { Ttl = TimeSpan.FromSeconds(2), KeepAlive = true };
+        await service.PutAsync("svc/a", Bytes("old"), keepAlive);
+        await service.PutAsync("svc/a", Bytes("a"), keepAlive);
+        await service.PutAsync("svc/main", Bytes("m"), new WriteOptions { Ttl = TimeSpan.FromSeconds(6), KeepAlive = true });
+        await service.PutAsync("svc/deleted", Bytes("d"), keepAlive);
+        await service.DeleteAsync("svc/deleted");
+        await service.PutAsync("svc/plain", Bytes("p1"), keepAlive);
+        await service.PutAsync("svc/plain", Bytes("p2"));
+        var sessions = service.Sessions.All.Select(s => s.SessionId).ToList();
+
+        // Cut off past every session timeout: the server expires the sessions and drops their ephemeral nodes.
+        proxy.Block();
+        await Eventually(async () => !await observer.ExistsAsync("svc/a") && !await observer.ExistsAsync("svc/main"), "the keep-alive keys to expire");
+        await observer.PutAsync("svc/main", Bytes("someone else"));
+        proxy.Unblock();
+
+        await Eventually(
+            async () => await observer.ExistsAsync("svc/a") && Text((await observer.GetAsync("svc/main")).Value) == "m",
+            "the keep-alive keys to be written again");
+        Assert.Equal("a", Text((await observer.GetAsync("svc/a")).Value));
+        Assert.DoesNotContain(service.Sessions.All, s => sessions.Contains(s.SessionId));
+        Assert.False(await observer.ExistsAsync("svc/deleted"));
+        Assert.Equal("p2", Text((await observer.GetAsync("svc/plain")).Value));
+
+        // Kept alive from then on: on the new sessions, and gone with the store.
+        var node = await observer.Client.GetDataAsync(observer.Paths.PathOf("svc/a"), CancellationToken.None);
+        Assert.Contains(service.Sessions.All, s => s.SessionId == node.Stat.EphemeralOwner);
+        await service.DisposeAsync();
+        Assert.False(await observer.ExistsAsync("svc/a"));
+        Assert.False(await observer.ExistsAsync("svc/main"));
+    }
 }

@@ -110,13 +110,14 @@ public sealed class ZooKeeperSpecificTests
     }
 
     [Fact]
-    public async Task Session_expiry_drops_ephemeral_keys_fires_lost_tokens_and_the_store_recovers()
+    public async Task Session_expiry_fires_lost_tokens_writes_keep_alive_keys_again_and_the_store_recovers()
     {
         var server = await ZooKeeperServer.Shared;
         var root = NewRoot();
         await using var store = await OpenAsync(server.Endpoint, root);
         await using var observer = await OpenAsync(server.Endpoint, root);
         await store.PutAsync("svc/a", Bytes("a"), new WriteOptions { Ttl = TimeSpan.FromSeconds(2), KeepAlive = true });
+        var before = await observer.GetAsync("svc/a");
         await using var locker = store.NewLock("locks/x");
         var lost = await locker.LockAsync();
         var session = store.Client.SessionId;
@@ -126,7 +127,11 @@ public sealed class ZooKeeperSpecificTests
         Assert.NotEqual(session, store.Client.SessionId);
         await Eventually(() => Task.FromResult(lost.IsCancellationRequested), "the lost token to fire");
         Assert.False(locker.IsHeld);
-        Assert.False(await observer.ExistsAsync("svc/a"));
+        await Eventually(
+            async () => await observer.ExistsAsync("svc/a") && (await observer.GetAsync("svc/a")).LastIndex != before.LastIndex,
+            "the keep-alive key to be written again on the new session");
+        var node = await observer.Client.GetDataAsync(observer.Paths.PathOf("svc/a"), CancellationToken.None);
+        Assert.Equal(store.Client.SessionId, node.Stat.EphemeralOwner);
         await store.PutAsync("svc/b", Bytes("b"), new WriteOptions { Ttl = TimeSpan.FromSeconds(2), KeepAlive = true });
         Assert.True(await observer.ExistsAsync("svc/b"));
         await locker.LockAsync();
