@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using System.Text;
+using LibKv.Conformance;
 using Xunit;
 
 namespace LibKv.ZooKeeper.Tests;
@@ -178,5 +179,71 @@ public sealed class ZooKeeperFaultTests
         await service.DisposeAsync();
         Assert.False(await observer.ExistsAsync("svc/a"));
         Assert.False(await observer.ExistsAsync("svc/main"));
+    }
+
+    // Item 12.
+    [Fact]
+    public async Task A_watch_whose_server_goes_silent_moves_to_another_host_within_the_request_timeout_and_resumes()
+    {
+        var server = await ZooKeeperServer.Shared;
+        var root = NewRoot();
+        await using var first = new TcpProxy(server.Port);
+        await using var second = new TcpProxy(server.Port);
+        var requestTimeout = TimeSpan.FromSeconds(4);
+        await using var watcher = await OpenAsync($"{first.Endpoint},{second.Endpoint}", root, o => o.RequestTimeout = requestTimeout);
+        await using var writer = await OpenAsync(server.Endpoint, root);
+        await writer.PutAsync("k", Bytes("1"));
+        using var recorder = new Recorder<KVPair?>(watcher.Watch("k"));
+        await recorder.WaitForLast(p => p is not null && Text(p.Value) == "1", "the first value");
+
+        // The watch's server stops answering (paused); the session's 10 s timeout is longer than the request timeout.
+        first.Frozen = true;
+        var frozenAt = Stopwatch.StartNew();
+        await writer.PutAsync("k", Bytes("2"));
+        await recorder.WaitFor(items => items.Count > 0 && items[^1] is { } p && Text(p.Value) == "2", "the change made while the server was silent", Deadline);
+        var delivered = frozenAt.Elapsed;
+        Assert.True(second.Accepted > 0);
+
+        // Silence is noticed within the request timeout and the other host is tried first (a generous margin on a loaded machine).
+        Assert.True(delivered < requestTimeout * 2, $"the change arrived {delivered.TotalSeconds:0.0} s after the server went silent");
+        await writer.PutAsync("k", Bytes("3"));
+        await recorder.WaitForLast(p => p is not null && Text(p.Value) == "3", "a later change");
+    }
+}
+
+/// <summary>Issue 8 tests that start (and wipe) their own server.</summary>
+public sealed class ZooKeeperRebuiltServerTests
+{
+    // Item 2.
+    [Fact]
+    public async Task A_watch_keeps_delivering_after_the_server_is_rebuilt_from_scratch_with_lower_zxids()
+    {
+        await using var server = await ZooKeeperServer.StartAsync();
+        var root = "t/" + Guid.NewGuid().ToString("N");
+        var options = new StoreOptions { Backend = "zookeeper", Endpoints = { server.Endpoint }, Root = root, SessionTimeout = TimeSpan.FromSeconds(3) };
+        await using var watcher = (ZooKeeperStore)await StoreFactory.Default.CreateAsync(options);
+        using var recorder = new Recorder<KVPair?>(watcher.Watch("k"));
+        ulong before;
+        await using (var writer = await StoreFactory.Default.CreateAsync(options))
+        {
+            for (var i = 0; i < 40; i++)
+            {
+                await writer.PutAsync("k", Encoding.UTF8.GetBytes("old" + i));
+            }
+
+            before = (await recorder.WaitForLast(p => p is not null && Encoding.UTF8.GetString(p.Value) == "old39", "the last value before"))!.LastIndex;
+        }
+
+        await server.RestartWipedAsync();
+        await using (var writer = await StoreFactory.Default.CreateAsync(options))
+        {
+            await writer.PutAsync("k", Encoding.UTF8.GetBytes("new1"));
+            var after = (await recorder.WaitForLast(p => p is not null && Encoding.UTF8.GetString(p.Value) == "new1", "the first value of the rebuilt server"))!;
+            Assert.True(after.LastIndex < before, "the rebuilt server's zxids are lower");
+            await writer.PutAsync("k", Encoding.UTF8.GetBytes("new2"));
+            await recorder.WaitForLast(p => p is not null && Encoding.UTF8.GetString(p.Value) == "new2", "a later value of the rebuilt server");
+        }
+
+        Assert.Equal("new2", Encoding.UTF8.GetString((await watcher.GetAsync("k")).Value));
     }
 }
