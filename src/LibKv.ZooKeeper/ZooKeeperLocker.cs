@@ -53,6 +53,9 @@ internal sealed class ZooKeeperLocker : LockerBase
 
                 hold.FencingToken = (ulong)czxid;
                 hold.State = Monitor(hold, path, session);
+
+                // Certain until the session's timeout has passed since the last request the server answered.
+                hold.Confirm(Client.ConfirmedSent, Client.NegotiatedTimeout);
                 return;
             }
             catch
@@ -213,10 +216,18 @@ internal sealed class ZooKeeperLocker : LockerBase
     private static long Sequence(string name) =>
         name.Length >= 10 && long.TryParse(name.AsSpan(name.Length - 10), out var seq) ? seq : long.MaxValue;
 
-    /// <summary>Watches the owner node and the session; either ending loses the hold.</summary>
+    /// <summary>
+    /// Watches the owner node and the session; either ending loses the hold. Each answered ping extends the hold's
+    /// local deadline (the session timeout from the send time of the session's last answered request), so the hold
+    /// counts as lost before the server can expire the session and give the lock to another client.
+    /// </summary>
     private HoldState Monitor(LockHold hold, string path, CancellationToken session)
     {
+        var client = Client;
         var state = new HoldState(path);
+        Action<long> confirm = _ => hold.Confirm(client.ConfirmedSent, client.NegotiatedTimeout);
+        client.PingAnswered += confirm;
+        state.Confirming = () => client.PingAnswered -= confirm;
         state.Watch = Client.AddWatch(path, AddWatchMode.Persistent, e =>
         {
             if (e.Type == WatchEventType.NodeDeleted)
@@ -225,18 +236,18 @@ internal sealed class ZooKeeperLocker : LockerBase
                 ThreadPool.UnsafeQueueUserWorkItem(static h => h.Lose(), hold, preferLocal: false);
             }
         }, () => _ = CheckStillOwnedAsync(hold, path));
-        state.Session = session.Register(() =>
+        // The session token is cancelled by the session loop, a timer or dispose, never by the connection's reader.
+        state.Session = session.Register(hold.Lose);
+        hold.Token.Register(() =>
         {
-            if (!hold.IsLost)
+            state.Dispose();
+            if (LostToken == hold.Token)
             {
-                // The session token is cancelled by the session loop, a timer or dispose, never by the connection's reader.
-                hold.Lose();
-
-                // The session may only be presumed over: remove the node so it frees the lock once we reconnect.
+                // Lost, not unlocked (an unlock clears the hold first): the session may only be presumed over, or the
+                // local deadline passed while it lives on; remove the node so it frees the lock once we reconnect.
                 _ = Task.Run(() => DeleteNodeQuietlyAsync(path));
             }
         });
-        hold.Token.Register(state.Dispose);
         return state;
     }
 
@@ -324,10 +335,13 @@ internal sealed class ZooKeeperLocker : LockerBase
 
         public CancellationTokenRegistration Session { get; set; }
 
+        public Action? Confirming { get; set; }
+
         public void Dispose()
         {
             Watch?.Dispose();
             Session.Dispose();
+            Confirming?.Invoke();
         }
     }
 }

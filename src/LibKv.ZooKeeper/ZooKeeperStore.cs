@@ -41,7 +41,15 @@ public sealed class ZooKeeperStore : KvStoreBase
         var loggerFactory = Options.LoggerFactory ?? NullLoggerFactory.Instance;
         _logger = loggerFactory.CreateLogger<ZooKeeperStore>();
         Paths = new ZooKeeperPaths(Root);
-        var hosts = Endpoint.ParseAll(Options.Endpoints, DefaultEndpoint).Select(e => (e.Host, e.Port)).ToList();
+        var endpoints = Endpoint.ParseAll(Options.Endpoints, DefaultEndpoint);
+        if (endpoints.FirstOrDefault(e => e.Tls) is { } tls)
+        {
+            throw new KvException(
+                KvErrorCode.NotSupported,
+                $"Endpoint '{tls.Text}' asks for TLS, which the zookeeper backend does not support yet; give host:port of a plain clientPort.");
+        }
+
+        var hosts = endpoints.Select(e => (e.Host, e.Port)).ToList();
         var auth = new List<(string, byte[])>();
         if (!string.IsNullOrEmpty(Options.Username))
         {
@@ -68,6 +76,9 @@ public sealed class ZooKeeperStore : KvStoreBase
         Client = Open(Options.SessionTimeout);
         Sessions = new ZooKeeperSessions(Client, Open);
         Sessions.Changed += OnSessionChanged;
+
+        // On the connection's reader, before the re-read that sees the lower zxids is delivered.
+        Client.ZxidWentBack += NoteIndexReset;
     }
 
     /// <inheritdoc />
@@ -474,12 +485,36 @@ public sealed class ZooKeeperStore : KvStoreBase
     /// <inheritdoc />
     protected override ILocker NewLockCore(string key, LockOptions options) => new ZooKeeperLocker(this, key, options);
 
-    /// <summary>A session change: keep-alive keys of a lost session are written again on its successor.</summary>
+    /// <summary>
+    /// A session change moves <see cref="IStore.States"/> (Suspended when a connection drops, SessionLost when a session
+    /// ends, Reconnected once every session is connected again); keep-alive keys of a lost session are written again
+    /// on its successor.
+    /// </summary>
     private void OnSessionChanged(ZooKeeperClient client, SessionChange change)
     {
-        if (change == SessionChange.NewSession && !IsDisposed)
+        if (IsDisposed)
         {
-            _ = Task.Run(() => RestoreKeepAlivesAsync(client));
+            return;
+        }
+
+        switch (change)
+        {
+            case SessionChange.Disconnected:
+                SetState(StoreState.Suspended);
+                break;
+            case SessionChange.SessionLost:
+                SetState(StoreState.SessionLost);
+                break;
+            case SessionChange.NewSession:
+                _ = Task.Run(() => RestoreKeepAlivesAsync(client));
+                goto default;
+            default:
+                if (Sessions.All.All(c => c.IsConnected))
+                {
+                    SetState(StoreState.Reconnected);
+                }
+
+                break;
         }
     }
 
@@ -1033,7 +1068,14 @@ public sealed class ZooKeeperStore : KvStoreBase
 
     /// <summary>The transient Unavailable of a call that ran out of its RequestTimeout.</summary>
     internal KvException CallTimedOut(string key, Exception inner) =>
-        new(KvErrorCode.Unavailable, $"ZooKeeper at {Client.Endpoints} did not complete the call on '{key}' within the request timeout of {Options.RequestTimeout.TotalMilliseconds:0} ms.", key, inner);
+        inner is SentWriteCanceledException
+            ? KvException.Unavailable(
+                $"ZooKeeper at {Client.Endpoints} did not answer a write on '{key}' within the request timeout of {Options.RequestTimeout.TotalMilliseconds:0} ms; " +
+                "it was sent and may have been applied (outcome unknown).",
+                inner,
+                outcomeUnknown: true,
+                key)
+            : KvException.Unavailable($"ZooKeeper at {Client.Endpoints} did not complete the call on '{key}' within the request timeout of {Options.RequestTimeout.TotalMilliseconds:0} ms.", inner, key: key);
 
     private static KvException TooBusy(string key) =>
         new(KvErrorCode.Unavailable, $"'{key}' kept changing underneath; gave up after {MaxAttempts} attempts.", key);

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using LibKv.Conformance;
+using Microsoft.Extensions.Logging;
 using Xunit;
 
 namespace LibKv.ZooKeeper.Tests;
@@ -208,6 +209,194 @@ public sealed class ZooKeeperFaultTests
         Assert.True(delivered < requestTimeout * 2, $"the change arrived {delivered.TotalSeconds:0.0} s after the server went silent");
         await writer.PutAsync("k", Bytes("3"));
         await recorder.WaitForLast(p => p is not null && Text(p.Value) == "3", "a later change");
+    }
+
+    // Item 14.
+    [Fact]
+    public async Task States_report_suspension_reconnection_session_loss_and_closing()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var proxy = new TcpProxy(server.Port);
+        var store = await OpenAsync(proxy.Endpoint, NewRoot(), o => o.SessionTimeout = TimeSpan.FromSeconds(3));
+        using var states = new Recorder<StoreState>(store.States);
+        await states.WaitForLast(s => s == StoreState.Connected, "Connected");
+        var session = store.Client.SessionId;
+
+        proxy.Block();
+        await states.WaitForLast(s => s == StoreState.Suspended, "Suspended on disconnect");
+        proxy.Unblock();
+        await states.WaitForLast(s => s == StoreState.Reconnected, "Reconnected with the same session");
+        Assert.Equal(session, store.Client.SessionId);
+
+        proxy.Block();
+        await states.WaitForLast(s => s == StoreState.SessionLost, "SessionLost once the session timeout passed without an answer");
+        proxy.Unblock();
+        await states.WaitForLast(s => s == StoreState.Reconnected, "Reconnected when a session is up again");
+        Assert.True(await WorksAsync(store));
+        Assert.Equal(
+            new[] { StoreState.Connected, StoreState.Suspended, StoreState.Reconnected, StoreState.Suspended, StoreState.SessionLost, StoreState.Reconnected },
+            states.Items);
+
+        await store.DisposeAsync();
+        await states.Ended.WaitAsync(Deadline);
+        Assert.Equal(StoreState.Closed, states.Items[^1]);
+    }
+
+    // Item 14: a session the server expired (closed by another connection) is SessionLost, then Reconnected.
+    [Fact]
+    public async Task States_report_a_session_the_server_expired()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var store = await OpenAsync(server.Endpoint, NewRoot());
+        using var states = new Recorder<StoreState>(store.States);
+        await states.WaitForLast(s => s == StoreState.Connected, "Connected");
+        await ZooKeeperFixture.ExpireAsync(store);
+        await states.WaitFor(items => items.Contains(StoreState.SessionLost) && items[^1] == StoreState.Reconnected, "SessionLost then Reconnected", Deadline);
+        Assert.True(await WorksAsync(store));
+    }
+
+    // Item 9.
+    [Fact]
+    public async Task An_outage_logs_one_warning_debug_retries_and_one_information_with_its_length()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var proxy = new TcpProxy(server.Port);
+        var log = new CapturingLogger();
+        await using var store = await OpenAsync(proxy.Endpoint, NewRoot(), o => o.LoggerFactory = log);
+        var before = log.Lines.Count;
+
+        proxy.Block();
+        await Eventually(() => Task.FromResult(log.Lines.Skip(before).Count(l => l.Level == LogLevel.Debug && l.Message.Contains("attempt", StringComparison.Ordinal)) >= 3), "a few failed reconnects");
+        proxy.Unblock();
+        await Eventually(() => WorksAsync(store), "the store to work again");
+        await Eventually(() => Task.FromResult(log.Lines.Skip(before).Any(l => l.Level == LogLevel.Information)), "the recovery line");
+
+        var outage = log.Lines.Skip(before).ToList();
+        var warning = Assert.Single(outage, l => l.Level >= LogLevel.Warning);
+        Assert.Contains(proxy.Endpoint, warning.Message, StringComparison.Ordinal);
+        var recovered = Assert.Single(outage, l => l.Level == LogLevel.Information);
+        Assert.Contains("after an outage of", recovered.Message, StringComparison.Ordinal);
+        Assert.True(outage.Count(l => l.Level == LogLevel.Debug) >= 3, log.Dump());
+    }
+
+    // Item 10.
+    [Fact]
+    public async Task A_write_sent_without_an_answer_is_outcome_unknown_and_may_still_be_applied_late()
+    {
+        var server = await ZooKeeperServer.Shared;
+        var root = NewRoot();
+        await using var proxy = new TcpProxy(server.Port);
+        await using var store = await OpenAsync(proxy.Endpoint, root, o => o.RequestTimeout = TimeSpan.FromSeconds(2));
+        await using var observer = await OpenAsync(server.Endpoint, root);
+        await store.PutAsync("k", Bytes("1"));
+
+        proxy.Frozen = true;
+        var put = await Assert.ThrowsAsync<KvException>(async () => await store.PutAsync("k", Bytes("2")));
+        Assert.Equal(KvErrorCode.Unavailable, put.Code);
+        Assert.True(put.IsTransient);
+        Assert.True(put.OutcomeUnknown, put.Message);
+        Assert.Equal("1", Text((await observer.GetAsync("k")).Value));
+
+        // The request was on its way: once the network delivers it, the server applies it (LibKv sent it once).
+        proxy.Frozen = false;
+        await Eventually(async () => Text((await observer.GetAsync("k")).Value) == "2", "the late application of the unknown write");
+        Assert.Equal(1, (await observer.Client.GetDataAsync(observer.Paths.PathOf("k"), CancellationToken.None)).Stat.Version);
+    }
+
+    // Item 10.
+    [Fact]
+    public async Task A_write_that_certainly_was_not_sent_is_not_outcome_unknown()
+    {
+        var server = await ZooKeeperServer.Shared;
+        var root = NewRoot();
+        await using var proxy = new TcpProxy(server.Port);
+        await using var store = await OpenAsync(proxy.Endpoint, root, o => o.RequestTimeout = TimeSpan.FromSeconds(1));
+        await using var observer = await OpenAsync(server.Endpoint, root);
+
+        proxy.Block();
+        await Eventually(() => Task.FromResult(!store.Client.IsConnected), "the cut to be noticed");
+        var put = await Assert.ThrowsAsync<KvException>(async () => await store.PutAsync("k", Bytes("v")));
+        Assert.Equal(KvErrorCode.Unavailable, put.Code);
+        Assert.False(put.OutcomeUnknown, put.Message);
+        var cas = await Assert.ThrowsAsync<KvException>(async () => await store.AtomicPutAsync("k", Bytes("v"), null));
+        Assert.False(cas.OutcomeUnknown, cas.Message);
+        Assert.False(await observer.ExistsAsync("k"));
+    }
+
+    // Item 6.
+    [Fact]
+    public async Task Endpoint_forms_work_and_wrong_ones_fail_at_start_naming_the_text()
+    {
+        var server = await ZooKeeperServer.Shared;
+        int closed;
+        using (var listener = new TcpListener(IPAddress.Loopback, 0))
+        {
+            listener.Start();
+            closed = ((IPEndPoint)listener.LocalEndpoint).Port;
+        }
+
+        await using (var commaList = await OpenAsync($"127.0.0.1:{closed},{server.Endpoint}", NewRoot()))
+        {
+            Assert.True(await WorksAsync(commaList));
+        }
+
+        await using (var http = await OpenAsync($"http://{server.Endpoint}", NewRoot()))
+        {
+            Assert.True(await WorksAsync(http));
+        }
+
+        var tls = await Assert.ThrowsAsync<KvException>(async () => await OpenAsync($"https://{server.Endpoint}", NewRoot()));
+        Assert.Equal(KvErrorCode.NotSupported, tls.Code);
+        Assert.Contains($"https://{server.Endpoint}", tls.Message, StringComparison.Ordinal);
+
+        var bad = await Assert.ThrowsAsync<KvException>(async () => await OpenAsync("not an endpoint", NewRoot()));
+        Assert.Equal(KvErrorCode.InvalidConfiguration, bad.Code);
+        Assert.Contains("not an endpoint", bad.Message, StringComparison.Ordinal);
+    }
+
+    // Item 7.
+    [Fact]
+    public async Task A_store_pointed_at_etcd_fails_with_InvalidConfiguration_naming_what_answered()
+    {
+        if (!EtcdProcess.Installed)
+        {
+            Assert.False(Environment.GetEnvironmentVariable("CI") == "true", "etcd is missing on CI");
+            return;
+        }
+
+        await using var etcd = await EtcdProcess.StartAsync();
+        var e = await Assert.ThrowsAsync<KvException>(async () =>
+            await OpenAsync(etcd.Endpoint, NewRoot(), o => o.ConnectionTimeout = TimeSpan.FromSeconds(2)));
+        Assert.Equal(KvErrorCode.InvalidConfiguration, e.Code);
+        Assert.False(e.IsTransient);
+        Assert.Contains(etcd.Endpoint, e.Message, StringComparison.Ordinal);
+        Assert.Contains("not a ZooKeeper server: it", e.Message, StringComparison.Ordinal);
+        Assert.Contains("etcd", e.Message, StringComparison.Ordinal);
+    }
+
+    // Item 7.
+    [Fact]
+    public async Task A_store_pointed_at_a_server_that_answers_http_at_once_names_it()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        using var cts = new CancellationTokenSource();
+        var serving = Task.Run(async () =>
+        {
+            while (!cts.IsCancellationRequested)
+            {
+                using var client = await listener.AcceptTcpClientAsync(cts.Token);
+                var stream = client.GetStream();
+                _ = await stream.ReadAsync(new byte[1024], cts.Token);
+                await stream.WriteAsync(Encoding.ASCII.GetBytes("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"), cts.Token);
+            }
+        });
+        var e = await Assert.ThrowsAsync<KvException>(async () => await OpenAsync($"127.0.0.1:{port}", NewRoot()));
+        cts.Cancel();
+        Assert.Equal(KvErrorCode.InvalidConfiguration, e.Code);
+        Assert.Contains($"127.0.0.1:{port} is not a ZooKeeper server: it answered", e.Message, StringComparison.Ordinal);
+        Assert.Contains("HTTP/1.1 400 Bad Request", e.Message, StringComparison.Ordinal);
     }
 }
 

@@ -8,9 +8,6 @@ internal static partial class Log
     [LoggerMessage(1, LogLevel.Debug, "Connected to ZooKeeper {Endpoint}: session 0x{SessionId:x}, timeout {TimeoutMs} ms, new session {NewSession}")]
     public static partial void Connected(ILogger logger, string endpoint, long sessionId, int timeoutMs, bool newSession);
 
-    [LoggerMessage(2, LogLevel.Information, "Connection to ZooKeeper {Endpoint} lost: {Reason}")]
-    public static partial void Disconnected(ILogger logger, string endpoint, string reason);
-
     [LoggerMessage(3, LogLevel.Debug, "Connecting to ZooKeeper {Endpoint} failed: {Reason}")]
     public static partial void ConnectFailed(ILogger logger, string endpoint, string reason);
 

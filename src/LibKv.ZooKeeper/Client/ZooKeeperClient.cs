@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using LibKv.Core;
 using LibKv.ZooKeeper.Jute;
 using Microsoft.Extensions.Logging;
 
@@ -20,6 +21,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
     private readonly object _gate = new();
     private readonly Dictionary<(string Path, AddWatchMode Mode), List<WatchRegistration>> _watches = new();
     private readonly CancellationTokenSource _disposing = new();
+    private readonly OutageLog _outage;
     private ZooKeeperConnection? _current;
     private TaskCompletionSource<ZooKeeperConnection> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private CancellationTokenSource _sessionCts = new();
@@ -44,6 +46,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
         _options = options;
         _logger = logger;
         _time = options.Time;
+        _outage = new OutageLog(logger, $"ZooKeeper connection (session timeout {options.SessionTimeout.TotalMilliseconds:0} ms)", _time);
         _sessionId = options.SessionId;
         _password = options.SessionPassword ?? new byte[16];
     }
@@ -137,8 +140,22 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
                 {
                     notZooKeeper[endpoint] = e.Message;
                 }
+                catch (HandshakeTimeoutException e)
+                {
+                    // A server that took the connection and said nothing to the handshake may answer HTTP (etcd, Consul…).
+                    Log.ConnectFailed(_logger, endpoint, e.Message);
+                    if (await NotZooKeeperException.ProbeHttpAsync(host.Host, host.Port, cancellationToken).ConfigureAwait(false) is { } http)
+                    {
+                        notZooKeeper[endpoint] = http.Message;
+                    }
+                    else
+                    {
+                        errors[endpoint] = e.Message;
+                    }
+                }
                 catch (Exception e)
                 {
+                    Log.ConnectFailed(_logger, endpoint, e.Message);
                     errors[endpoint] = e.Message;
                 }
             }
@@ -448,9 +465,11 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         var endpoint = $"{host.Host}:{host.Port}";
         ZooKeeperConnection? connection = null;
+        var tcpConnected = false;
         try
         {
             await socket.ConnectAsync(host.Host, host.Port, timeout.Token).ConfigureAwait(false);
+            tcpConnected = true;
             long sessionId;
             byte[] password;
             var lastZxid = Interlocked.Read(ref _lastZxid);
@@ -550,10 +569,11 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
             }
 
             _lastError = $"{endpoint}: {e.Message}";
-            Log.ConnectFailed(_logger, endpoint, e.Message);
             if (e is OperationCanceledException && !cancellationToken.IsCancellationRequested && !_disposing.IsCancellationRequested)
             {
-                throw new TimeoutException($"Connecting to {endpoint} timed out after {connectTimeout.TotalMilliseconds:0} ms.", e);
+                throw tcpConnected
+                    ? new HandshakeTimeoutException($"{endpoint} took the connection but did not answer the ZooKeeper handshake within {connectTimeout.TotalMilliseconds:0} ms.", e)
+                    : new TimeoutException($"Connecting to {endpoint} timed out after {connectTimeout.TotalMilliseconds:0} ms.", e);
             }
 
             throw;
@@ -671,7 +691,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
             }
 
             _lastError = $"{connection.Endpoint}: {connection.CloseReason?.Message}";
-            Log.Disconnected(_logger, connection.Endpoint, connection.CloseReason?.Message ?? "closed");
+            _outage.Failed(connection.Endpoint, connection.CloseReason ?? new ConnectionLostException("the connection closed", null));
             Raise(SessionChange.Disconnected);
 
             // The other hosts first: the one that just went silent may be paused or cut off, and the session's time runs.
@@ -689,6 +709,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
                 {
                     var sessionBefore = SessionId;
                     connection = await ConnectAsync(host, ReconnectTimeout(), _disposing.Token).ConfigureAwait(false);
+                    _outage.Recovered(connection.Endpoint);
                     Publish(connection, isNewSession: SessionId != sessionBefore);
                     break;
                 }
@@ -698,6 +719,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
                 }
                 catch (Exception e) when (!_disposing.IsCancellationRequested)
                 {
+                    _outage.Failed($"{host.Host}:{host.Port}", e);
                     NoteRefusal(e);
                     failures++;
                     if (failures % _options.Hosts.Count == 0)

@@ -373,7 +373,44 @@ internal sealed class NotZooKeeperException(string message) : Exception(message)
 
         return new NotZooKeeperException($"not a ZooKeeper server: it answered the ZooKeeper handshake with {shown}");
     }
+
+    /// <summary>
+    /// After a handshake met silence: asks the host an HTTP request (which a ZooKeeper server just closes) and, when
+    /// it answers HTTP, describes it; null otherwise. Takes at most a second.
+    /// </summary>
+    public static async Task<NotZooKeeperException?> ProbeHttpAsync(string host, int port, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var brief = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            brief.CancelAfter(TimeSpan.FromSeconds(1));
+            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            await socket.ConnectAsync(host, port, brief.Token).ConfigureAwait(false);
+            await using var stream = new System.Net.Sockets.NetworkStream(socket, ownsSocket: false);
+            await stream.WriteAsync(System.Text.Encoding.ASCII.GetBytes($"GET /version HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n"), brief.Token).ConfigureAwait(false);
+            var buffer = new byte[512];
+            var read = await stream.ReadAtLeastAsync(buffer, buffer.Length, throwOnEndOfStream: false, brief.Token).ConfigureAwait(false);
+            var text = System.Text.Encoding.ASCII.GetString(buffer, 0, read);
+            if (!text.StartsWith("HTTP/", StringComparison.Ordinal))
+            {
+                return null;
+            }
+
+            var status = text.Split('\n')[0].Trim();
+            var body = text.Contains("\r\n\r\n", StringComparison.Ordinal) ? text[(text.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..].Split('\n')[0].Trim() : string.Empty;
+            return new NotZooKeeperException(
+                $"not a ZooKeeper server: it did not answer the ZooKeeper handshake but answered HTTP with '{status}'" +
+                (body.Length > 0 ? $" and '{(body.Length > 120 ? body[..120] : body)}'" : string.Empty));
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or System.Net.Sockets.SocketException or ObjectDisposedException)
+        {
+            return null;
+        }
+    }
 }
+
+/// <summary>A host took the TCP connection but did not answer the handshake in time (paused, or not ZooKeeper).</summary>
+internal sealed class HandshakeTimeoutException(string message, Exception inner) : TimeoutException(message, inner);
 
 /// <summary>The caller's token ended a write after it was sent: the server may still apply it.</summary>
 internal sealed class SentWriteCanceledException(CancellationToken token)
