@@ -55,6 +55,17 @@ public sealed class StoreOptionsValidator : IValidateOptions<StoreOptions>
             }
         }
 
+        if (!isMemory && options.Tls is { } tls)
+        {
+            CheckFile(errors, "Tls.CaFile", tls.CaFile);
+            CheckFile(errors, "Tls.CertificateFile", tls.CertificateFile);
+            CheckFile(errors, "Tls.KeyFile", tls.KeyFile);
+            if (string.IsNullOrEmpty(tls.CertificateFile) != string.IsNullOrEmpty(tls.KeyFile))
+            {
+                errors.Add("StoreOptions.Tls.CertificateFile and Tls.KeyFile go together: give both for mutual TLS, or neither.");
+            }
+        }
+
         if (options.Root is not null && options.Root.Trim('/').Length > 0)
         {
             try
@@ -68,5 +79,13 @@ public sealed class StoreOptionsValidator : IValidateOptions<StoreOptions>
         }
 
         return errors;
+    }
+
+    private static void CheckFile(List<string> errors, string name, string? path)
+    {
+        if (path is not null && !File.Exists(path))
+        {
+            errors.Add($"StoreOptions.{name} '{path}' does not exist.");
+        }
     }
 }
