@@ -49,6 +49,11 @@ public sealed class ZooKeeperStore : KvStoreBase
                 $"Endpoint '{tls.Text}' asks for TLS, which the zookeeper backend does not support yet; give host:port of a plain clientPort.");
         }
 
+        if (Options.Tls is { Enabled: true })
+        {
+            throw new KvException(KvErrorCode.NotSupported, "StoreOptions.Tls is enabled, but the zookeeper backend does not support TLS yet; use a plain clientPort.");
+        }
+
         var hosts = endpoints.Select(e => (e.Host, e.Port)).ToList();
         var auth = new List<(string, byte[])>();
         if (!string.IsNullOrEmpty(Options.Username))

@@ -473,21 +473,17 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
             long sessionId;
             byte[] password;
             var lastZxid = Interlocked.Read(ref _lastZxid);
+            bool zeroZxid;
             lock (_gate)
             {
-                if (_zeroZxidNext)
-                {
-                    // Every host refused the session after it was presumed lost: a server rebuilt from scratch refuses a
-                    // client that saw a larger zxid than its own, so start over with a new session from zxid 0.
-                    _sessionId = 0;
-                    _password = new byte[16];
-                }
-
+                // Every host refused the session after it was presumed lost: a server rebuilt from scratch refuses a
+                // client that saw a larger zxid than its own, so present zxid 0 (it then answers "expired", and the
+                // next handshake opens a new session, still from zxid 0).
+                zeroZxid = _zeroZxidNext;
                 sessionId = _sessionId;
                 password = _password;
             }
 
-            var zeroZxid = Volatile.Read(ref _zeroZxidNext);
             connection = new ZooKeeperConnection(socket, endpoint, this, _time, lastZxid);
             var sent = _time.GetTimestamp();
             using (var w = new JuteWriter(64))
