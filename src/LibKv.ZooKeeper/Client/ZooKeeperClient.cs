@@ -546,9 +546,10 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
             Volatile.Write(ref _negotiatedTimeoutMs, timeoutMs);
             var negotiated = TimeSpan.FromMilliseconds(timeoutMs);
 
-            // Pings often enough that a silent server is noticed within the session timeout and the request timeout.
-            var limit = negotiated < _options.RequestTimeout ? negotiated : _options.RequestTimeout;
-            connection.Start(limit / 3, limit * 2 / 3);
+            // A server silent for two thirds of the session timeout, or for the request timeout when that is shorter,
+            // is left for another (as ZooKeeper's own client does, with pings at half that so a live one never is).
+            var readTimeout = negotiated * 2 / 3 < _options.RequestTimeout ? negotiated * 2 / 3 : _options.RequestTimeout;
+            connection.Start(readTimeout / 2, readTimeout);
             Log.Connected(_logger, endpoint, newId, timeoutMs, isNew);
             ZooKeeperMetrics.Connections.Add(1);
             return connection;
