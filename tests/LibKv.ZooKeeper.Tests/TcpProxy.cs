@@ -113,8 +113,17 @@ public sealed class TcpProxy : IAsyncDisposable
                 _pairs.Add((client, upstream));
             }
 
-            _ = PumpAsync(client, upstream, this, reply: false);
-            _ = PumpAsync(upstream, client, this, reply: true);
+            // Each direction ends on its own (half-close), so bytes already read still reach the server when the
+            // client has gone; the pair is closed once both directions ended.
+            var requests = PumpAsync(client, upstream, this, reply: false);
+            var replies = PumpAsync(upstream, client, this, reply: true);
+            _ = Task.WhenAll(requests, replies).ContinueWith(
+                _ =>
+                {
+                    client.Dispose();
+                    upstream.Dispose();
+                },
+                TaskScheduler.Default);
         }
     }
 
@@ -151,7 +160,13 @@ public sealed class TcpProxy : IAsyncDisposable
             // A cut connection.
         }
 
-        from.Dispose();
-        to.Dispose();
+        try
+        {
+            to.Client.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception)
+        {
+            // Already closed.
+        }
     }
 }

@@ -26,14 +26,14 @@ public sealed class ZooKeeperFaultTests
         return (ZooKeeperStore)await StoreFactory.Default.CreateAsync(options);
     }
 
-    private static async Task Eventually(Func<Task<bool>> condition, string what)
+    private static async Task Eventually(Func<Task<bool>> condition, string what, CapturingLogger? log = null)
     {
         var until = DateTime.UtcNow + Deadline;
         while (!await condition())
         {
             if (DateTime.UtcNow > until)
             {
-                Assert.Fail("Timed out waiting for: " + what);
+                Assert.Fail("Timed out waiting for: " + what + (log is null ? string.Empty : "\n" + log.Dump()));
             }
 
             await Task.Delay(50);
@@ -127,14 +127,15 @@ public sealed class ZooKeeperFaultTests
         await using var first = new TcpProxy(server.Port);
         await using var second = new TcpProxy(server.Port);
         await using var third = new TcpProxy(server.Port);
-        await using var store = await OpenAsync($"{first.Endpoint},{second.Endpoint},{third.Endpoint}", NewRoot());
+        var log = new CapturingLogger();
+        await using var store = await OpenAsync($"{first.Endpoint},{second.Endpoint},{third.Endpoint}", NewRoot(), o => o.LoggerFactory = log);
         await using var locker = store.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(5) });
         var lost = await locker.LockAsync();
         var session = store.Client.SessionId;
         var before = second.Accepted + third.Accepted;
 
         first.Frozen = true;
-        await Eventually(async () => second.Accepted + third.Accepted > before && await WorksAsync(store), "the store to work through another host");
+        await Eventually(async () => second.Accepted + third.Accepted > before && await WorksAsync(store), "the store to work through another host", log);
         Assert.Equal(session, store.Client.SessionId);
         Assert.False(lost.IsCancellationRequested);
         Assert.True(locker.IsHeld);

@@ -125,8 +125,22 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
 
                 try
                 {
-                    // The first round gives every host the whole ConnectionTimeout (a hung host does not starve the next).
-                    var connection = await ConnectAsync(host, round == 0 ? _options.ConnectionTimeout : left, cancellationToken).ConfigureAwait(false);
+                    // An attempt gets half of ConnectionTimeout per host of the list (at least a second, at most what
+                    // is left after the first round): a hung host does not starve the next, and a server that took the
+                    // connection while starting and never answers it is asked again.
+                    var share = _options.ConnectionTimeout / (2 * _options.Hosts.Count);
+                    var attempt = share > TimeSpan.FromSeconds(1) ? share : TimeSpan.FromSeconds(1);
+                    if (attempt > _options.ConnectionTimeout)
+                    {
+                        attempt = _options.ConnectionTimeout;
+                    }
+
+                    if (round > 0 && attempt > left)
+                    {
+                        attempt = left;
+                    }
+
+                    var connection = await ConnectAsync(host, attempt, cancellationToken).ConfigureAwait(false);
                     _watchdog = _time.CreateTimer(static c => ((ZooKeeperClient)c!).OnWatchdog(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
                     Publish(connection, isNewSession: false);
                     _loop = Task.Run(() => RunAsync(connection));
