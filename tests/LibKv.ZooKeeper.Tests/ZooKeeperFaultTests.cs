@@ -104,6 +104,10 @@ public sealed class ZooKeeperFaultTests
         await using var holder = holderStore.NewLock("job", ttl);
         var lost = await holder.LockAsync();
         var fencing = holder.FencingToken;
+
+        // The hold is certain until the lock session's timeout (5 s for a 2 s TTL class) from its last answered request.
+        var heldUntil = holder.HeldUntil - DateTimeOffset.UtcNow;
+        Assert.True(heldUntil > TimeSpan.Zero && heldUntil <= TimeSpan.FromSeconds(5), $"HeldUntil is {heldUntil} from now");
         long lostAt = 0;
         lost.Register(() => Interlocked.Exchange(ref lostAt, Stopwatch.GetTimestamp()));
         await using var other = otherStore.NewLock("job", ttl);
@@ -117,6 +121,7 @@ public sealed class ZooKeeperFaultTests
         Assert.True(lost.IsCancellationRequested, "the holder still believed it held the lock when another client acquired it");
         Assert.True(Interlocked.Read(ref lostAt) < acquiredAt);
         Assert.False(holder.IsHeld);
+        Assert.Equal(DateTimeOffset.MinValue, holder.HeldUntil);
     }
 
     // Item 11: a reconnect tries the other hosts before the one that just went silent.

@@ -25,8 +25,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
     private ZooKeeperConnection? _current;
     private TaskCompletionSource<ZooKeeperConnection> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private CancellationTokenSource _sessionCts = new();
-    private ITimer? _watchdog;
-    private long _confirmedSent;
+    private readonly SessionDeadline _deadline;
     private bool _zeroZxidNext;
     private int _handshakeRefusals;
     private Task _loop = Task.CompletedTask;
@@ -47,6 +46,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
         _logger = logger;
         _time = options.Time;
         _outage = new OutageLog(logger, $"ZooKeeper connection (session timeout {options.SessionTimeout.TotalMilliseconds:0} ms)", _time);
+        _deadline = new SessionDeadline(_time, () => NegotiatedTimeout, OnDeadlinePassed);
         _sessionId = options.SessionId;
         _password = options.SessionPassword ?? new byte[16];
     }
@@ -100,7 +100,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
     public event Action? ZxidWentBack;
 
     /// <summary>The send timestamp (TimeProvider) of the last request or ping of this session the server answered.</summary>
-    public long ConfirmedSent => Interlocked.Read(ref _confirmedSent);
+    public long ConfirmedSent => _deadline.ConfirmedSent;
 
     /// <summary>
     /// Connects to the first host that answers and starts the session loop. A host that refuses or closes the
@@ -141,7 +141,6 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
                     }
 
                     var connection = await ConnectAsync(host, attempt, cancellationToken).ConfigureAwait(false);
-                    _watchdog = _time.CreateTimer(static c => ((ZooKeeperClient)c!).OnWatchdog(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
                     Publish(connection, isNewSession: false);
                     _loop = Task.Run(() => RunAsync(connection));
                     return;
@@ -406,7 +405,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
         {
             connection = _current;
             _current = null;
-            _watchdog?.Dispose();
+            _deadline.Dispose();
             _connected.TrySetException(new ObjectDisposedException(nameof(ZooKeeperClient)));
             session = _sessionCts;
         }
@@ -550,7 +549,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
             // The handshake is an answered request of the session: its send time starts (or extends) the session's deadline.
             if (isNew)
             {
-                Interlocked.Exchange(ref _confirmedSent, sent);
+                _deadline.Restart(sent);
             }
             else
             {
@@ -665,7 +664,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
             _connected.TrySetResult(connection);
         }
 
-        ArmWatchdog();
+        _deadline.Arm();
         foreach (var registration in resync)
         {
             registration.Resync();
@@ -802,24 +801,11 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
         return share > TimeSpan.Zero && share < _options.ConnectionTimeout ? share : _options.ConnectionTimeout;
     }
 
-    /// <summary>(Re)arms the session deadline check for when the session's time runs out without a newer answer.</summary>
-    private void ArmWatchdog()
-    {
-        var left = NegotiatedTimeout - _time.GetElapsedTime(ConfirmedSent);
-        try
-        {
-            _watchdog?.Change(left > TimeSpan.Zero ? left + TimeSpan.FromMilliseconds(1) : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-    }
-
     /// <summary>
     /// The session counts as lost once its timeout has passed since the send time of the last request or ping the
     /// server answered: the server cannot have expired it earlier, and may have expired it from then on.
     /// </summary>
-    private void OnWatchdog()
+    private void OnDeadlinePassed()
     {
         CancellationTokenSource cts;
         long sessionId;
@@ -827,12 +813,6 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
         {
             if (_disposing.IsCancellationRequested || _sessionCts.IsCancellationRequested)
             {
-                return;
-            }
-
-            if (_time.GetElapsedTime(ConfirmedSent) < NegotiatedTimeout)
-            {
-                ArmWatchdog();
                 return;
             }
 
@@ -861,18 +841,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
     /// <inheritdoc />
     public void OnAnswered(long sentTimestamp, bool ping)
     {
-        var current = Interlocked.Read(ref _confirmedSent);
-        while (sentTimestamp > current)
-        {
-            var seen = Interlocked.CompareExchange(ref _confirmedSent, sentTimestamp, current);
-            if (seen == current)
-            {
-                break;
-            }
-
-            current = seen;
-        }
-
+        _deadline.Confirm(sentTimestamp);
         if (ping)
         {
             PingAnswered?.Invoke(sentTimestamp);
