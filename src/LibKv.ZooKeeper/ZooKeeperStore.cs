@@ -81,6 +81,7 @@ public sealed class ZooKeeperStore : KvStoreBase
         Client = Open(Options.SessionTimeout);
         Sessions = new ZooKeeperSessions(Client, Open);
         Sessions.Changed += OnSessionChanged;
+        _restorer = new KeepAliveRestorer(this, KeepAlives);
 
         // On the connection's reader, before the re-read that sees the lower zxids is delivered.
         Client.ZxidWentBack += NoteIndexReset;
@@ -96,6 +97,8 @@ public sealed class ZooKeeperStore : KvStoreBase
 
     /// <summary>The keep-alive keys to write again after a session loss.</summary>
     internal KeepAliveKeys KeepAlives { get; } = new();
+
+    private readonly KeepAliveRestorer _restorer;
 
     internal ZooKeeperPaths Paths { get; }
 
@@ -511,7 +514,7 @@ public sealed class ZooKeeperStore : KvStoreBase
                 SetState(StoreState.SessionLost);
                 break;
             case SessionChange.NewSession:
-                _ = Task.Run(() => RestoreKeepAlivesAsync(client));
+                _ = Task.Run(() => _restorer.RestoreAsync(client));
                 goto default;
             default:
                 if (Sessions.All.All(c => c.IsConnected))
@@ -523,71 +526,9 @@ public sealed class ZooKeeperStore : KvStoreBase
         }
     }
 
-    /// <summary>
-    /// Writes every keep-alive key of <paramref name="client"/>'s session again with its last value, retrying while
-    /// the server is unreachable, until it is written, its keep-alive ended, the session changed again or the store closed.
-    /// </summary>
-    private async Task RestoreKeepAlivesAsync(ZooKeeperClient client)
-    {
-        var sessionId = client.SessionId;
-        var closing = ClosingToken;
-        foreach (var entry in KeepAlives.Of(client))
-        {
-            while (!closing.IsCancellationRequested && KeepAlives.IsCurrent(entry) && client.SessionId == sessionId)
-            {
-                try
-                {
-                    var ct = closing;
-                    using var call = StartCall(ref ct);
-                    await WriteAsync(client, entry.Key, entry.Value, new NodeKind(CreateMode.Ephemeral, 0), Condition.None, 0, ct).ConfigureAwait(false);
-                    Log.KeepAliveRestored(_logger, entry.Key);
-                    if (!KeepAlives.IsCurrent(entry))
-                    {
-                        // Ended while it was being written: take it back out (a Delete through this store won).
-                        await RemoveIfOursAsync(client, entry.Key, ct).ConfigureAwait(false);
-                    }
-
-                    break;
-                }
-                catch (Exception e) when (e is KvException { Code: KvErrorCode.Unavailable } or ZooKeeperException { Error: ZooKeeperErrors.ConnectionLoss or ZooKeeperErrors.SessionExpired } or OperationCanceledException)
-                {
-                    Log.BackgroundFailed(_logger, entry.Key, e.Message);
-                    try
-                    {
-                        await Task.Delay(TimeSpan.FromMilliseconds(200), Time, closing).ConfigureAwait(false);
-                    }
-                    catch (OperationCanceledException)
-                    {
-                        return;
-                    }
-                }
-                catch (Exception e) when (e is KvException or ZooKeeperException)
-                {
-                    // What retrying cannot fix (keys under it now, no rights): the keep-alive ends.
-                    Log.KeepAliveDropped(_logger, entry.Key, e.Message);
-                    KeepAlives.Restore(entry.Key, entry, null);
-                    break;
-                }
-            }
-        }
-    }
-
-    private async Task RemoveIfOursAsync(ZooKeeperClient client, string key, CancellationToken cancellationToken)
-    {
-        var path = Paths.PathOf(key);
-        var node = await client.TryGetDataAsync(path, cancellationToken).ConfigureAwait(false);
-        if (node is not null && node.Stat.EphemeralOwner == client.SessionId && KeepAlives.Get(key) is null)
-        {
-            try
-            {
-                await client.DeleteAsync(path, node.Stat.Version, cancellationToken).ConfigureAwait(false);
-            }
-            catch (ZooKeeperException)
-            {
-                // Changed meanwhile: someone else's write stands.
-            }
-        }
-    }
+    /// <summary>Writes a keep-alive key as an ephemeral node of <paramref name="client"/>'s session (a rewrite after a session loss).</summary>
+    internal async Task WriteKeepAliveAsync(ZooKeeperClient client, string key, byte[] value, CancellationToken cancellationToken) =>
+        await WriteAsync(client, key, value, new NodeKind(CreateMode.Ephemeral, 0), Condition.None, 0, cancellationToken).ConfigureAwait(false);
 
     /// <summary>
     /// After a write on a TTL class's session: a sync of the main session, so that its reads (on another server of
