@@ -5,10 +5,20 @@ namespace LibKv;
 /// <summary>Checks <see cref="StoreOptions"/> at start and names every problem in one message.</summary>
 public sealed class StoreOptionsValidator : IValidateOptions<StoreOptions>
 {
+    private readonly StoreFactory? _factory;
+
+    /// <summary>Validates against <see cref="StoreFactory.Default"/>.</summary>
+    public StoreOptionsValidator()
+    {
+    }
+
+    /// <summary>Validates against the factory the container uses.</summary>
+    public StoreOptionsValidator(StoreFactory factory) => _factory = factory;
+
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, StoreOptions options)
     {
-        var errors = Check(options, StoreFactory.Default);
+        var errors = Check(options, _factory ?? StoreFactory.Default);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 

@@ -5,7 +5,7 @@ namespace LibKv.Conformance;
 
 /// <summary>
 /// A throw-away CA with a server certificate (127.0.0.1, ::1, localhost) and a client certificate, written as PEM files
-/// (certificates, PKCS#8 keys) into a temporary folder that is deleted on dispose. RSA 2048, which every server takes.
+/// (certificates, PKCS#8 keys) into a temporary folder that is deleted on dispose. ECDSA P-256, which etcd, Consul and ZooKeeper all take.
 /// </summary>
 public sealed class TestCertificates : IDisposable
 {
@@ -38,8 +38,8 @@ public sealed class TestCertificates : IDisposable
         var notBefore = DateTimeOffset.UtcNow.AddHours(-1);
         var notAfter = DateTimeOffset.UtcNow.AddDays(1);
 
-        using var caKey = RSA.Create(2048);
-        var caRequest = new CertificateRequest($"CN={caName}", caKey, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        using var caKey = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var caRequest = new CertificateRequest($"CN={caName}", caKey, HashAlgorithmName.SHA256);
         caRequest.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         caRequest.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
         caRequest.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(caRequest.PublicKey, false));
@@ -65,12 +65,19 @@ public sealed class TestCertificates : IDisposable
 
     private static void Issue(X509Certificate2 ca, string subject, bool serverAuth, DateTimeOffset notBefore, DateTimeOffset notAfter, string certFile, string keyFile)
     {
-        using var key = RSA.Create(2048);
-        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256, RSASignaturePadding.Pkcs1);
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(
-            [new Oid(serverAuth ? "1.3.6.1.5.5.7.3.1" : "1.3.6.1.5.5.7.3.2")], false));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyAgreement, true));
+
+        // The server certificate serves as a client one too: etcd's JSON gateway dials etcd's own gRPC port with it.
+        var usages = new OidCollection { new("1.3.6.1.5.5.7.3.2") };
+        if (serverAuth)
+        {
+            usages.Add(new Oid("1.3.6.1.5.5.7.3.1"));
+        }
+
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension(usages, false));
         if (serverAuth)
         {
             var names = new SubjectAlternativeNameBuilder();
