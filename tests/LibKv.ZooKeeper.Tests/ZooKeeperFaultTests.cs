@@ -11,7 +11,7 @@ namespace LibKv.ZooKeeper.Tests;
 /// <summary>Issue 8: the faults a store must survive, made to happen against real servers.</summary>
 public sealed class ZooKeeperFaultTests
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(40);
+    internal static readonly TimeSpan Deadline = TimeSpan.FromSeconds(40);
 
     private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
 
@@ -26,7 +26,7 @@ public sealed class ZooKeeperFaultTests
         return (ZooKeeperStore)await StoreFactory.Default.CreateAsync(options);
     }
 
-    private static async Task Eventually(Func<Task<bool>> condition, string what, CapturingLogger? log = null)
+    internal static async Task Eventually(Func<Task<bool>> condition, string what, CapturingLogger? log = null)
     {
         var until = DateTime.UtcNow + Deadline;
         while (!await condition())
@@ -406,7 +406,7 @@ public sealed class ZooKeeperFaultTests
     }
 }
 
-/// <summary>Issue 8 tests that start (and wipe) their own server.</summary>
+/// <summary>Issue 8 tests that start their own servers: one wiped and restarted, an ensemble with a paused member.</summary>
 public sealed class ZooKeeperRebuiltServerTests
 {
     // Item 2.
@@ -440,5 +440,69 @@ public sealed class ZooKeeperRebuiltServerTests
         }
 
         Assert.Equal("new2", Encoding.UTF8.GetString((await watcher.GetAsync("k")).Value));
+    }
+
+    // Items 11 and 12 on a real ensemble: the member a store talks to is paused (SIGSTOP).
+    [Fact]
+    public async Task On_an_ensemble_a_paused_member_is_left_for_another_its_watch_resumes_and_a_lock_is_never_held_twice()
+    {
+        var ensemble = await ZooKeeperServer.StartEnsembleAsync(3);
+        try
+        {
+            var root = "t/" + Guid.NewGuid().ToString("N");
+            var all = string.Join(",", ensemble.Select(s => s.Endpoint));
+            var others = string.Join(",", ensemble.Skip(1).Select(s => s.Endpoint));
+            StoreOptions Options(string endpoints) => new() { Backend = "zookeeper", Endpoints = { endpoints }, Root = root, RequestTimeout = TimeSpan.FromSeconds(4) };
+            await using var watcher = (ZooKeeperStore)await StoreFactory.Default.CreateAsync(Options(all));
+            await using var writer = await StoreFactory.Default.CreateAsync(Options(others));
+            await using var rival = await StoreFactory.Default.CreateAsync(Options(others));
+            await writer.PutAsync("k", Encoding.UTF8.GetBytes("1"));
+            using var recorder = new Recorder<KVPair?>(watcher.Watch("k"));
+            await recorder.WaitForLast(p => p is not null && Encoding.UTF8.GetString(p.Value) == "1", "the first value");
+            var ttl = new LockOptions { Ttl = TimeSpan.FromSeconds(2) };
+            await using var holder = watcher.NewLock("job", ttl);
+            var lost = await holder.LockAsync();
+            long lostAt = 0;
+            lost.Register(() => Interlocked.Exchange(ref lostAt, Stopwatch.GetTimestamp()));
+
+            ensemble[0].Pause();
+            await ZooKeeperFaultTests.Eventually(
+                async () =>
+                {
+                    try
+                    {
+                        await writer.PutAsync("k", Encoding.UTF8.GetBytes("2"));
+                        return true;
+                    }
+                    catch (KvException e) when (e.IsTransient)
+                    {
+                        return false;
+                    }
+                },
+                "the writer to write through the other members");
+            await recorder.WaitFor(items => items.Count > 0 && items[^1] is { } p && Encoding.UTF8.GetString(p.Value) == "2", "the change made while the watch's member was paused", ZooKeeperFaultTests.Deadline);
+
+            // Whether the holder kept its session (it moved in time) or not, the lock is never held twice.
+            await using var second = rival.NewLock("job", ttl);
+            if (await second.TryLockAsync(TimeSpan.FromSeconds(15)))
+            {
+                var acquiredAt = Stopwatch.GetTimestamp();
+                Assert.True(lost.IsCancellationRequested, "the holder still believed it held the lock when another client acquired it");
+                Assert.True(Interlocked.Read(ref lostAt) < acquiredAt);
+            }
+            else
+            {
+                Assert.True(holder.IsHeld);
+                Assert.False(lost.IsCancellationRequested);
+            }
+        }
+        finally
+        {
+            foreach (var server in ensemble)
+            {
+                server.Resume();
+                await server.DisposeAsync();
+            }
+        }
     }
 }

@@ -75,6 +75,66 @@ public sealed class ZooKeeperServer : IAsyncDisposable
         return server;
     }
 
+    /// <summary>Starts an ensemble of <paramref name="count"/> servers on loopback ports and waits until each serves.</summary>
+    public static async Task<IReadOnlyList<ZooKeeperServer>> StartEnsembleAsync(int count)
+    {
+        var members = Enumerable.Range(1, count).Select(id => (Id: id, Client: FreePort(), Peer: FreePort(), Election: FreePort())).ToList();
+        var servers = new List<ZooKeeperServer>();
+        foreach (var m in members)
+        {
+            var dir = Path.Combine(Path.GetTempPath(), "libkv-zk-" + Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(Path.Combine(dir, "data"));
+            await File.WriteAllTextAsync(Path.Combine(dir, "data", "myid"), m.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var server = new ZooKeeperServer(dir, m.Client, extendedTypes: true);
+            await File.WriteAllTextAsync(Path.Combine(dir, "zoo.cfg"), string.Join('\n', new[]
+            {
+                "tickTime=200",
+                "minSessionTimeout=400",
+                "maxSessionTimeout=60000",
+                "initLimit=50",
+                "syncLimit=10",
+                $"dataDir={Path.Combine(dir, "data")}",
+                $"clientPort={m.Client}",
+                "clientPortAddress=127.0.0.1",
+                "maxClientCnxns=0",
+                "admin.enableServer=false",
+                "4lw.commands.whitelist=ruok,srvr,wchp",
+                "forceSync=no",
+            }.Concat(members.Select(o => $"server.{o.Id}=127.0.0.1:{o.Peer}:{o.Election}")).Append(string.Empty)));
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            servers.Add(server);
+        }
+
+        foreach (var server in servers)
+        {
+            await server.LaunchAsync(waitUntilReady: false);
+        }
+
+        foreach (var server in servers)
+        {
+            await server.WaitAsync();
+        }
+
+        return servers;
+    }
+
+    /// <summary>Pauses the server process (SIGSTOP): it keeps its connections and answers nothing.</summary>
+    public void Pause() => Signal(19);
+
+    /// <summary>Resumes a paused server (SIGCONT).</summary>
+    public void Resume() => Signal(18);
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
+
+    private void Signal(int signal)
+    {
+        if (_process is { HasExited: false } p && kill(p.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill({p.Id}, {signal}) failed with errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        }
+    }
+
     /// <summary>Waits until the server answers (after a start that did not wait).</summary>
     public Task WaitUntilReadyAsync() => WaitAsync();
 
