@@ -201,9 +201,17 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
         // A cancelled call sends nothing.
         cancellationToken.ThrowIfCancellationRequested();
         var started = _time.GetTimestamp();
-        var connection = Volatile.Read(ref _current) ?? await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
-        var (pending, frame) = Enqueue(connection, opCode, path, body, parser);
-        return await AwaitReplyAsync(pending, frame, started, cancellationToken).ConfigureAwait(false);
+        ZooKeeperConnection? closing = null;
+        while (true)
+        {
+            var connection = await ConnectionAsync(closing, started, cancellationToken).ConfigureAwait(false);
+            if (Enqueue(connection, opCode, path, body, parser) is { } queued)
+            {
+                return await AwaitReplyAsync(queued.Pending, queued.Frame, started, cancellationToken).ConfigureAwait(false);
+            }
+
+            closing = connection;
+        }
     }
 
     /// <summary>
@@ -215,25 +223,53 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
     {
         cancellationToken.ThrowIfCancellationRequested();
         var started = _time.GetTimestamp();
-        var connection = Volatile.Read(ref _current) ?? await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
-        var shared = Volatile.Read(ref _sharedSync);
-        Pending<bool> pending;
-        OutFrame sharedFrame;
-        if (shared is not null && ReferenceEquals(shared.Connection, connection) && !shared.Frame.Taken)
+        ZooKeeperConnection? closing = null;
+        while (true)
         {
-            pending = shared.Pending;
-            sharedFrame = shared.Frame;
-        }
-        else
-        {
-            (pending, sharedFrame) = Enqueue(connection, OpCode.Sync, "/", static w => w.WriteString("/"), s_none);
-            Volatile.Write(ref _sharedSync, new SharedSync(connection, sharedFrame, pending));
-        }
+            var connection = await ConnectionAsync(closing, started, cancellationToken).ConfigureAwait(false);
+            var shared = Volatile.Read(ref _sharedSync);
+            if (shared is not null && ReferenceEquals(shared.Connection, connection) && !shared.Frame.Taken)
+            {
+                await AwaitReplyAsync(shared.Pending, shared.Frame, started, cancellationToken).ConfigureAwait(false);
+                return;
+            }
 
-        await AwaitReplyAsync(pending, sharedFrame, started, cancellationToken).ConfigureAwait(false);
+            if (Enqueue(connection, OpCode.Sync, "/", static w => w.WriteString("/"), s_none) is { } queued)
+            {
+                Volatile.Write(ref _sharedSync, new SharedSync(connection, queued.Frame, queued.Pending));
+                await AwaitReplyAsync(queued.Pending, queued.Frame, started, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            closing = connection;
+        }
     }
 
-    private (Pending<T> Pending, OutFrame Frame) Enqueue<T>(ZooKeeperConnection connection, int opCode, string path, Action<JuteWriter>? body, ReplyParser<T> parser)
+    /// <summary>
+    /// The connection to send on: the current one, or the next once <paramref name="closing"/> (which refused a request
+    /// because it is closing: nothing was sent) has been replaced, within the request's RequestTimeout.
+    /// </summary>
+    private async Task<ZooKeeperConnection> ConnectionAsync(ZooKeeperConnection? closing, long started, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var connection = Volatile.Read(ref _current) ?? await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
+            if (!ReferenceEquals(connection, closing))
+            {
+                return connection;
+            }
+
+            if (_time.GetElapsedTime(started) >= _options.RequestTimeout)
+            {
+                throw Unavailable($"the connection was lost and no other came up within {_options.RequestTimeout.TotalMilliseconds:0} ms (last error: {_lastError})", null);
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(20), _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Queues a request on <paramref name="connection"/>; null when the connection is closing (nothing was sent).</summary>
+    private (Pending<T> Pending, OutFrame Frame)? Enqueue<T>(ZooKeeperConnection connection, int opCode, string path, Action<JuteWriter>? body, ReplyParser<T> parser)
     {
         if (Volatile.Read(ref _authError) != 0)
         {
@@ -251,7 +287,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
         if (!connection.TryEnqueue(frame))
         {
             w.Dispose();
-            throw Unavailable("the connection was lost", null);
+            return null;
         }
 
         ZooKeeperMetrics.Requests.Add(1);
