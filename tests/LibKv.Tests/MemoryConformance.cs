@@ -43,3 +43,5 @@ public sealed class MemoryServiceRegistryTests(MemoryFixture f) : ServiceRegistr
 public sealed class MemoryLeaderElectionTests(MemoryFixture f) : LeaderElectionTests(f), IClassFixture<MemoryFixture>;
 
 public sealed class MemorySemaphoreTests(MemoryFixture f) : SemaphoreTests(f), IClassFixture<MemoryFixture>;
+
+public sealed class MemoryFencedWriteTests(MemoryFixture f) : FencedWriteTests(f), IClassFixture<MemoryFixture>;
