@@ -1,0 +1,69 @@
+namespace LibKv.Cluster.Tests.Workload;
+
+/// <summary>One Watch subscription on a written key: the last value it delivered, and whether values ever went back.</summary>
+public sealed class KeyWatcher : IObserver<KVPair?>, IDisposable
+{
+    private readonly object _gate = new();
+    private IDisposable? _subscription;
+    private long? _last;
+    private int _count;
+    private int _backwards;
+
+    public KeyWatcher(string name, string key)
+    {
+        Name = name;
+        Key = key;
+    }
+
+    public string Name { get; }
+
+    public string Key { get; }
+
+    /// <summary>The value of the last delivered state (null for a missing key or nothing delivered yet).</summary>
+    public long? Last
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _last;
+            }
+        }
+    }
+
+    /// <summary>States delivered.</summary>
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Times a delivered value was lower than the one before it.</summary>
+    public int Backwards => Volatile.Read(ref _backwards);
+
+    /// <summary>OnError's exception, if the watch failed.</summary>
+    public Exception? Error { get; private set; }
+
+    /// <summary>True once OnCompleted came.</summary>
+    public bool Completed { get; private set; }
+
+    /// <summary>Subscribes to <paramref name="store"/>'s watch of <see cref="Key"/>.</summary>
+    public void Start(IStore store) => _subscription = store.Watch(Key).Subscribe(this);
+
+    public void OnNext(KVPair? value)
+    {
+        lock (_gate)
+        {
+            long? v = value is null ? null : Outcome.Decode(value.Value);
+            if (v is not null && _last is not null && v < _last)
+            {
+                _backwards++;
+            }
+
+            _last = v;
+            _count++;
+        }
+    }
+
+    public void OnError(Exception error) => Error = error;
+
+    public void OnCompleted() => Completed = true;
+
+    public void Dispose() => _subscription?.Dispose();
+}
