@@ -16,6 +16,8 @@ public abstract class ClusterScenario
     private const int Clients = 3;
     private const string CounterKey = "counter";
     private const string LockKey = "locks/turns";
+    /// <summary>Longer than <see cref="Ttl"/>: the sessions and leases of clients talking to the paused node are at stake.</summary>
+    private static readonly TimeSpan s_pause = TimeSpan.FromSeconds(8);
     private static readonly TimeSpan s_progressDeadline = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan s_convergeDeadline = TimeSpan.FromSeconds(60);
     private readonly ITestOutputHelper _output;
@@ -100,9 +102,9 @@ public abstract class ClusterScenario
             await progress.WaitAsync("after restart of the old leader", s_progressDeadline, Log, ct);
 
             var follower = cluster.FollowerOf(await cluster.LeaderAsync(ct));
-            Log($"SIGSTOP follower n{follower + 1} for 5 s");
+            Log($"SIGSTOP follower n{follower + 1} for {s_pause.TotalSeconds} s");
             cluster.Pause(follower);
-            await Task.Delay(TimeSpan.FromSeconds(5), ct);
+            await Task.Delay(s_pause, ct);
             cluster.Resume(follower);
             Log($"SIGCONT n{follower + 1}");
             await cluster.WaitReadyAsync(ct);

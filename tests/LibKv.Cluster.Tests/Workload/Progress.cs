@@ -9,7 +9,7 @@ namespace LibKv.Cluster.Tests.Workload;
 /// </summary>
 public sealed class Progress
 {
-    private const int WritesPerPhase = 10;
+    private const int WritesPerPhase = 25;
     private readonly List<KeyWriter> _writers;
     private readonly List<CasIncrementer> _counters;
     private readonly ConcurrentQueue<Hold> _holds;
@@ -31,7 +31,7 @@ public sealed class Progress
         bool Done() =>
             _writers.Select((w, i) => w.Acked - writes[i]).All(n => n >= WritesPerPhase)
             && _counters.Sum(c => c.Acked) - increments >= WritesPerPhase / 2
-            && _holds.Count - holds >= 2;
+            && _holds.Count - holds >= 3;
         var ok = await Poll.UntilAsync(() => Task.FromResult(Done()), deadline, cancellationToken);
         log($"{phase}: {(ok ? "workload progressed" : "NO full progress")} in {(DateTime.UtcNow - started).TotalSeconds:0.0} s " +
             $"(writes +{string.Join("/", _writers.Select((w, i) => w.Acked - writes[i]))}, increments +{_counters.Sum(c => c.Acked) - increments}, holds +{_holds.Count - holds})");
