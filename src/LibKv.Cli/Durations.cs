@@ -1,46 +1,13 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
-using System.Globalization;
+using LibKv.Core;
 
 namespace LibKv.Cli;
 
 /// <summary>Parses and prints durations such as <c>500ms</c>, <c>10s</c>, <c>2m</c>, <c>1h</c>; a bare number is seconds.</summary>
 internal static class Durations
 {
-    public static bool TryParse(string? text, out TimeSpan value)
-    {
-        value = default;
-        if (string.IsNullOrWhiteSpace(text))
-        {
-            return false;
-        }
-
-        var s = text.Trim();
-        if (s.Contains(':', StringComparison.Ordinal))
-        {
-            return TimeSpan.TryParse(s, CultureInfo.InvariantCulture, out value) && value > TimeSpan.Zero;
-        }
-
-        (string Suffix, double Seconds)[] units = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)];
-        var factor = 1.0;
-        foreach (var (suffix, seconds) in units)
-        {
-            if (s.EndsWith(suffix, StringComparison.OrdinalIgnoreCase))
-            {
-                factor = seconds;
-                s = s[..^suffix.Length];
-                break;
-            }
-        }
-
-        if (!double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var number) || number <= 0 || double.IsInfinity(number))
-        {
-            return false;
-        }
-
-        value = TimeSpan.FromSeconds(number * factor);
-        return true;
-    }
+    public static bool TryParse(string? text, out TimeSpan value) => DurationText.TryParse(text, out value);
 
     public static Option<TimeSpan?> NullableOption(string name, string description) => new(name)
     {
@@ -56,10 +23,7 @@ internal static class Durations
     };
 
     /// <summary>"1.5s", "250ms", "2m".</summary>
-    public static string Format(TimeSpan value) =>
-        value.TotalSeconds >= 120 && value.TotalMinutes == Math.Floor(value.TotalMinutes) ? $"{value.TotalMinutes:0}m"
-        : value.TotalSeconds >= 1 ? $"{value.TotalSeconds.ToString("0.##", CultureInfo.InvariantCulture)}s"
-        : $"{value.TotalMilliseconds.ToString("0.##", CultureInfo.InvariantCulture)}ms";
+    public static string Format(TimeSpan value) => DurationText.Format(value);
 
     private static TimeSpan? Parse(ArgumentResult result)
     {

@@ -41,9 +41,7 @@ public sealed class ZooKeeperStore : KvStoreBase
         var loggerFactory = Options.LoggerFactory ?? NullLoggerFactory.Instance;
         _logger = loggerFactory.CreateLogger<ZooKeeperStore>();
         Paths = new ZooKeeperPaths(Root);
-        var hosts = Endpoint.ParseAll(
-            Options.Endpoints.SelectMany(e => e.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)).ToList(),
-            DefaultEndpoint);
+        var hosts = Endpoint.ParseAll(Options.Endpoints, DefaultEndpoint).Select(e => (e.Host, e.Port)).ToList();
         var auth = new List<(string, byte[])>();
         if (!string.IsNullOrEmpty(Options.Username))
         {

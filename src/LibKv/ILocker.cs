@@ -23,6 +23,12 @@ public interface ILocker : IAsyncDisposable
     /// <summary>Greater than 0 while held and strictly increasing with each new hold of the key; 0 when not held.</summary>
     ulong FencingToken { get; }
 
+    /// <summary>
+    /// The time (on the store's TimeProvider) until which the current hold is certain, counted from the last renewal the
+    /// server confirmed; <see cref="DateTimeOffset.MinValue"/> when not held, <see cref="DateTimeOffset.MaxValue"/> where no lease can end it (memory).
+    /// </summary>
+    DateTimeOffset HeldUntil { get; }
+
     /// <summary>Waits until the lock is held and returns <see cref="LostToken"/>.</summary>
     ValueTask<CancellationToken> LockAsync(CancellationToken cancellationToken = default);
 

@@ -45,4 +45,7 @@ public interface IStore : IAsyncDisposable
 
     /// <summary>Returns a locker for <paramref name="key"/> that does not hold the lock yet.</summary>
     ILocker NewLock(string key, LockOptions? options = null);
+
+    /// <summary>Emits the current connection state on subscribe, then each change, and <see cref="StoreState.Closed"/> then OnCompleted on dispose.</summary>
+    IObservable<StoreState> States { get; }
 }

@@ -14,7 +14,7 @@ public static class KvServiceCollectionExtensions
     public static IServiceCollection AddKvStore(this IServiceCollection services, IConfiguration configuration)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        return services.AddKvStore(builder => builder.Bind(configuration));
+        return services.AddKvStore(builder => builder.Configure(options => StoreOptionsBinder.Bind(configuration, options)));
     }
 
     /// <summary>Configures <see cref="StoreOptions"/> in code, validates them at start and registers a singleton <see cref="IStore"/>.</summary>

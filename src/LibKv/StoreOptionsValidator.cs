@@ -42,15 +42,16 @@ public sealed class StoreOptionsValidator : IValidateOptions<StoreOptions>
         }
 
         var isMemory = StoreFactory.IsMemoryName(options.Backend);
-        foreach (var endpoint in options.Endpoints ?? new List<string>())
+        if (options.Endpoints?.Any(string.IsNullOrWhiteSpace) == true)
         {
-            if (string.IsNullOrWhiteSpace(endpoint))
+            errors.Add("StoreOptions.Endpoints has an empty entry.");
+        }
+
+        foreach (var endpoint in isMemory ? [] : Endpoint.Expand(options.Endpoints))
+        {
+            if (!Endpoint.TryParse(endpoint, out KvEndpoint _, out var error))
             {
-                errors.Add("StoreOptions.Endpoints has an empty entry.");
-            }
-            else if (!isMemory && !Endpoint.TryParse(endpoint, out _, out _))
-            {
-                errors.Add($"StoreOptions.Endpoints entry '{endpoint}' is not of the form host:port.");
+                errors.Add($"StoreOptions.Endpoints: {error}.");
             }
         }
 

@@ -220,4 +220,38 @@ public abstract class BasicOpsTests(IKvFixture fixture) : KvTestBase(fixture)
         await Eventually(async () => await store.ExistsAsync("k", relaxed), "a non-consistent read to see the key");
         Assert.Equal("v", Text((await store.GetAsync("k", relaxed)).Value));
     }
+
+    [Fact]
+    public async Task States_start_Connected_and_end_with_Closed_then_completion_on_dispose()
+    {
+        var clients = await ClientsAsync(1);
+        var seen = new List<StoreState>();
+        var completed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using var sub = clients[0].States.Subscribe(s => { lock (seen) { seen.Add(s); } }, () => completed.TrySetResult());
+        await Eventually(() => Task.FromResult(Count() > 0), "the current state on subscribe");
+        Assert.Equal(StoreState.Connected, First());
+        await clients[0].DisposeAsync();
+        await completed.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        lock (seen)
+        {
+            Assert.Equal(StoreState.Closed, seen[^1]);
+            Assert.Single(seen, StoreState.Closed);
+        }
+
+        int Count()
+        {
+            lock (seen)
+            {
+                return seen.Count;
+            }
+        }
+
+        StoreState First()
+        {
+            lock (seen)
+            {
+                return seen[0];
+            }
+        }
+    }
 }

@@ -64,14 +64,32 @@ public abstract class TtlTests(IKvFixture fixture) : KvTestBase(fixture)
     }
 
     [Fact]
-    public async Task A_lost_session_drops_keep_alive_keys_and_the_store_stays_usable()
+    public async Task A_keep_alive_key_is_written_again_after_a_lost_session_and_the_store_stays_usable()
     {
         var clients = await ClientsAsync(2);
         await clients[0].PutAsync("svc/a", Bytes("a"), new WriteOptions { Ttl = Ttl, KeepAlive = true });
+        var before = await clients[1].GetAsync("svc/a");
         await clients[0].PutAsync("plain", Bytes("p"));
         await Fixture.ExpireSessionAsync(clients[0]);
-        await Eventually(async () => !await clients[1].ExistsAsync("svc/a"), "the keep-alive key of the lost session to go", GoneDeadline);
+
+        // The key may vanish meanwhile, but the store writes it again with its last value on the new session.
+        await Eventually(
+            async () =>
+            {
+                try
+                {
+                    var now = await clients[1].GetAsync("svc/a");
+                    return now.LastIndex != before.LastIndex && now.Value.AsSpan().SequenceEqual(Bytes("a"));
+                }
+                catch (KvException e) when (e.Code == KvErrorCode.KeyNotFound || e.IsTransient)
+                {
+                    return false;
+                }
+            },
+            "the keep-alive key of the lost session to be written again",
+            GoneDeadline);
         Assert.True(await clients[1].ExistsAsync("plain"));
+        await StaysPresent(clients[1], "svc/a");
         await Eventually(
             async () =>
             {
@@ -87,6 +105,26 @@ public abstract class TtlTests(IKvFixture fixture) : KvTestBase(fixture)
             },
             "the store to accept writes again");
         await StaysPresent(clients[1], "svc/b");
+
+        // Disposing the store still ends the keep-alive.
+        await clients[0].DisposeAsync();
+        await Eventually(async () => !await clients[1].ExistsAsync("svc/a"), "the keep-alive key to go with its store", GoneDeadline);
+    }
+
+    [Fact]
+    public async Task A_key_deleted_through_its_store_stays_deleted_after_a_lost_session()
+    {
+        var clients = await ClientsAsync(2);
+        await clients[0].PutAsync("svc/gone", Bytes("g"), new WriteOptions { Ttl = Ttl, KeepAlive = true });
+        await clients[0].PutAsync("svc/plain", Bytes("x"), new WriteOptions { Ttl = Ttl, KeepAlive = true });
+        await clients[0].DeleteAsync("svc/gone");
+        await clients[0].PutAsync("svc/plain", Bytes("p"));
+        await clients[0].PutAsync("svc/kept", Bytes("k"), new WriteOptions { Ttl = Ttl, KeepAlive = true });
+        await Fixture.ExpireSessionAsync(clients[0]);
+        await Eventually(async () => await clients[1].ExistsAsync("svc/kept"), "the live keep-alive key to be back", GoneDeadline);
+        await StaysPresent(clients[1], "svc/kept");
+        Assert.False(await clients[1].ExistsAsync("svc/gone"));
+        Assert.Equal(Bytes("p"), (await clients[1].GetAsync("svc/plain")).Value);
     }
 
     [Fact]

@@ -16,7 +16,9 @@ public abstract class KvStoreBase : IStore
     private static readonly WriteOptions s_defaultWrite = new();
     private static readonly LockOptions s_defaultLock = new();
     private readonly CancellationTokenSource _closing = new();
+    private readonly StateFeed _states = new();
     private int _disposed;
+    private int _indexEpoch;
 
     /// <summary>Keeps a copy of the options and normalizes <see cref="StoreOptions.Root"/>.</summary>
     protected KvStoreBase(StoreOptions options)
@@ -44,6 +46,32 @@ public abstract class KvStoreBase : IStore
 
     /// <summary>True once disposal has begun.</summary>
     protected bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    /// <inheritdoc />
+    public IObservable<StoreState> States => _states.Observable;
+
+    /// <summary>The current connection state.</summary>
+    protected StoreState State => _states.Current;
+
+    /// <summary>Moves <see cref="States"/> to <paramref name="state"/>; a repeat of the current state is dropped, and <see cref="StoreState.Closed"/> is the base's.</summary>
+    protected void SetState(StoreState state)
+    {
+        if (!IsDisposed && _states.Set(state))
+        {
+            OnStateChanged(state);
+        }
+    }
+
+    /// <summary>Called after each state change (for logs and metrics); nothing by default.</summary>
+    protected virtual void OnStateChanged(StoreState state)
+    {
+    }
+
+    /// <summary>
+    /// Tells every watch that the server's index went backwards (lost data, restored backup, restarted dev agent): the next
+    /// state of each watch is delivered even if its LastIndex is lower, and ordering starts again from it.
+    /// </summary>
+    protected void NoteIndexReset() => Interlocked.Increment(ref _indexEpoch);
 
     /// <inheritdoc />
     public ValueTask PutAsync(string key, ReadOnlyMemory<byte> value, WriteOptions? options = null, CancellationToken cancellationToken = default)
@@ -179,7 +207,15 @@ public abstract class KvStoreBase : IStore
         }
         finally
         {
-            await DisposeCoreAsync().ConfigureAwait(false);
+            try
+            {
+                await DisposeCoreAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                _states.Dispose();
+            }
+
             _closing.Dispose();
             GC.SuppressFinalize(this);
         }
@@ -284,6 +320,7 @@ public abstract class KvStoreBase : IStore
             var gate = new object();
             var done = false;
             var hasLast = false;
+            var epoch = Volatile.Read(ref _indexEpoch);
             T last = default!;
             T lastNonNull = default!;
             var subscription = new SingleAssignmentDisposable();
@@ -320,6 +357,15 @@ public abstract class KvStoreBase : IStore
                 {
                     lock (gate)
                     {
+                        var currentEpoch = Volatile.Read(ref _indexEpoch);
+                        if (currentEpoch != epoch)
+                        {
+                            // The server's index went backwards: order from this state on.
+                            epoch = currentEpoch;
+                            lastNonNull = default!;
+                            hasLast = false;
+                        }
+
                         if (done || (hasLast && same(last, value)) || (lastNonNull is not null && stale(lastNonNull, value)))
                         {
                             return;

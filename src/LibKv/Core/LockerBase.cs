@@ -36,6 +36,9 @@ public abstract class LockerBase : ILocker
     public CancellationToken LostToken => Volatile.Read(ref _hold) is { } hold ? hold.Token : s_ended;
 
     /// <inheritdoc />
+    public DateTimeOffset HeldUntil => Volatile.Read(ref _hold) is { IsLost: false } hold ? hold.HeldUntil : DateTimeOffset.MinValue;
+
+    /// <inheritdoc />
     public ulong FencingToken => Volatile.Read(ref _hold) is { IsLost: false } hold ? hold.FencingToken : 0;
 
     /// <inheritdoc />
@@ -53,7 +56,7 @@ public abstract class LockerBase : ILocker
             _busy = true;
             _hold?.Dispose();
             _hold = null;
-            hold = new LockHold();
+            hold = new LockHold(Time);
         }
 
         try
@@ -198,14 +201,22 @@ public abstract class LockerBase : ILocker
     protected virtual ValueTask DisposeCoreAsync() => ValueTask.CompletedTask;
 }
 
-/// <summary>One hold of a lock: its fencing token and the token cancelled when it ends.</summary>
+/// <summary>
+/// One hold of a lock: its fencing token, the token cancelled when it ends, and the local deadline the backend extends
+/// with <see cref="Confirm"/>; the hold is lost by itself when that deadline passes.
+/// </summary>
 public sealed class LockHold : IDisposable
 {
     private readonly CancellationTokenSource _cts = new();
+    private readonly TimeProvider _time;
+    private readonly object _gate = new();
+    private ITimer? _timer;
+    private long _deadline = long.MaxValue;
     private int _lost;
 
-    internal LockHold()
+    internal LockHold(TimeProvider time)
     {
+        _time = time;
         Token = _cts.Token;
     }
 
@@ -221,11 +232,65 @@ public sealed class LockHold : IDisposable
     /// <summary>True once the hold has ended.</summary>
     public bool IsLost => Volatile.Read(ref _lost) != 0;
 
+    /// <summary>Until when the hold is certain; <see cref="DateTimeOffset.MaxValue"/> when the backend never confirmed a lease.</summary>
+    public DateTimeOffset HeldUntil
+    {
+        get
+        {
+            var deadline = Interlocked.Read(ref _deadline);
+            if (deadline == long.MaxValue)
+            {
+                return DateTimeOffset.MaxValue;
+            }
+
+            return _time.GetUtcNow() + Remaining(deadline);
+        }
+    }
+
+    /// <summary>
+    /// Records that the server confirmed the hold's lease with a request sent at <paramref name="sentTimestamp"/>
+    /// (<see cref="TimeProvider.GetTimestamp"/>), so the hold is certain for <paramref name="validFor"/> from then.
+    /// </summary>
+    public void Confirm(long sentTimestamp, TimeSpan validFor)
+    {
+        var deadline = sentTimestamp + (long)(validFor.TotalSeconds * _time.TimestampFrequency);
+        lock (_gate)
+        {
+            if (IsLost || (_deadline != long.MaxValue && deadline <= _deadline))
+            {
+                return;
+            }
+
+            Interlocked.Exchange(ref _deadline, deadline);
+            var due = Remaining(deadline);
+            if (due <= TimeSpan.Zero)
+            {
+                Lose();
+                return;
+            }
+
+            if (_timer is null)
+            {
+                _timer = _time.CreateTimer(static s => ((LockHold)s!).OnDeadline(), this, due, Timeout.InfiniteTimeSpan);
+            }
+            else
+            {
+                _timer.Change(due, Timeout.InfiniteTimeSpan);
+            }
+        }
+    }
+
     /// <summary>Ends the hold and cancels <see cref="Token"/>; safe to call more than once, from any thread.</summary>
     public void Lose()
     {
         if (Interlocked.Exchange(ref _lost, 1) == 0)
         {
+            lock (_gate)
+            {
+                _timer?.Dispose();
+                _timer = null;
+            }
+
             try
             {
                 _cts.Cancel();
@@ -243,6 +308,24 @@ public sealed class LockHold : IDisposable
         if (IsLost)
         {
             _cts.Dispose();
+        }
+    }
+
+    private TimeSpan Remaining(long deadline) =>
+        TimeSpan.FromSeconds((deadline - _time.GetTimestamp()) / (double)_time.TimestampFrequency);
+
+    private void OnDeadline()
+    {
+        var due = Remaining(Interlocked.Read(ref _deadline));
+        if (due <= TimeSpan.Zero)
+        {
+            Lose();
+            return;
+        }
+
+        lock (_gate)
+        {
+            _timer?.Change(due, Timeout.InfiniteTimeSpan);
         }
     }
 }

@@ -180,22 +180,24 @@ internal sealed class MemorySpace
         }
     }
 
-    /// <summary>Removes the keep-alive keys of an owner whose session ended (disposed or expired), as a server does when a lease is revoked.</summary>
-    public void RemoveKeepAlive(MemoryStore owner)
+    /// <summary>Removes the keep-alive keys of an owner whose session ended (disposed or expired), as a server does when a lease is revoked; returns what was removed.</summary>
+    public List<(string Key, byte[] Value, TimeSpan Ttl)> RemoveKeepAlive(MemoryStore owner)
     {
-        var owned = new List<string>();
+        var owned = new List<(string, byte[], TimeSpan)>();
         foreach (var pair in _entries)
         {
             if (ReferenceEquals(pair.Value.KeepAliveOwner, owner))
             {
-                owned.Add(pair.Key);
+                owned.Add((pair.Key, pair.Value.Value, pair.Value.Ttl ?? TimeSpan.Zero));
             }
         }
 
-        foreach (var key in owned)
+        foreach (var (key, _, _) in owned)
         {
             RemoveCore(key);
         }
+
+        return owned;
     }
 
     private bool RemoveCore(string key)

@@ -34,15 +34,17 @@ public sealed class MemoryStore : KvStoreBase
 
     /// <summary>
     /// Simulates the loss of this client's session, as a network partition or a long pause would cause on a server:
-    /// its keep-alive keys are removed and every lock it holds is lost. The store stays usable.
+    /// every lock it holds is lost, <see cref="IStore.States"/> reports SessionLost, and its keep-alive keys vanish and
+    /// are written again with their last values on the new session (then Reconnected). The store stays usable.
     /// </summary>
     public void ExpireSession()
     {
         ThrowIfDisposed();
         MemoryLocker[] lockers;
+        List<(string Key, byte[] Value, TimeSpan Ttl)> keepAlive;
         lock (_space.Gate)
         {
-            _space.RemoveKeepAlive(this);
+            keepAlive = _space.RemoveKeepAlive(this);
             lockers = _lockers.ToArray();
         }
 
@@ -50,6 +52,17 @@ public sealed class MemoryStore : KvStoreBase
         {
             locker.LoseHold();
         }
+
+        SetState(StoreState.SessionLost);
+        lock (_space.Gate)
+        {
+            foreach (var (key, value, ttl) in keepAlive)
+            {
+                _space.Write(key, value, ttl, this);
+            }
+        }
+
+        SetState(StoreState.Reconnected);
     }
 
     internal void Track(MemoryLocker locker, bool add)
