@@ -53,7 +53,7 @@ public sealed class ErrorTally
     public void Add(Exception e)
     {
         var message = e.Message.Length > 140 ? e.Message[..140] : e.Message;
-        var what = e is KvException k ? $"KvException({k.Code}{(k.IsTransient ? ", transient" : string.Empty)})" : e.GetType().Name;
+        var what = e is KvException k ? $"KvException({k.Code}{(k.OutcomeUnknown ? ", OutcomeUnknown" : string.Empty)})" : e.GetType().Name;
         _counts.AddOrUpdate($"{what}: {message}", 1, (_, n) => n + 1);
     }
 

@@ -10,11 +10,11 @@ namespace LibKv.Cluster.Tests.Workload;
 public sealed class Progress
 {
     private const int WritesPerPhase = 25;
-    private readonly List<KeyWriter> _writers;
-    private readonly List<CasIncrementer> _counters;
+    private readonly IReadOnlyList<KeyWriter> _writers;
+    private readonly IReadOnlyList<CasIncrementer> _counters;
     private readonly ConcurrentQueue<Hold> _holds;
 
-    public Progress(List<KeyWriter> writers, List<CasIncrementer> counters, ConcurrentQueue<Hold> holds)
+    public Progress(IReadOnlyList<KeyWriter> writers, IReadOnlyList<CasIncrementer> counters, ConcurrentQueue<Hold> holds)
     {
         _writers = writers;
         _counters = counters;
