@@ -190,7 +190,9 @@ public sealed class ClusterRun<TCluster> : IAsyncLifetime
         await cluster.RestartAsync(leader, ct);
         await progress.WaitAsync("after the restart of the old leader", s_progressDeadline, Log, ct);
 
-        var follower = cluster.FollowerOf(await cluster.LeaderAsync(ct));
+        // Not the restarted node: its clients moved to other nodes when it died, while the clients of a node that never
+        // failed still have their connections, streams and sessions there.
+        var follower = cluster.FollowerOf(await cluster.LeaderAsync(ct), avoid: leader);
         Log($"SIGSTOP follower n{follower + 1} for {s_pause.TotalSeconds} s");
         cluster.Pause(follower);
         await Task.Delay(s_pause, ct);

@@ -99,8 +99,9 @@ public abstract class ServerCluster : IAsyncDisposable
     /// <summary>The current leader (waits for one).</summary>
     public Task<int> LeaderAsync(CancellationToken cancellationToken) => WaitReadyAsync(cancellationToken);
 
-    /// <summary>A running node other than <paramref name="leader"/>.</summary>
-    public int FollowerOf(int leader) => Enumerable.Range(0, Size).First(i => i != leader && IsRunning(i));
+    /// <summary>A running node other than <paramref name="leader"/>, preferring one other than <paramref name="avoid"/>.</summary>
+    public int FollowerOf(int leader, int avoid = -1) =>
+        Enumerable.Range(0, Size).Where(i => i != leader && IsRunning(i)).OrderBy(i => i == avoid ? 1 : 0).First();
 
     /// <summary>kill -9 of node <paramref name="node"/>.</summary>
     public void Kill(int node)
