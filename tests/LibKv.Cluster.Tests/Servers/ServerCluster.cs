@@ -167,7 +167,7 @@ public abstract class ServerCluster : IAsyncDisposable
     {
         var dir = NodeDir(node);
         Directory.CreateDirectory(dir);
-        return ServerProcess.Start(binary, arguments, Path.Combine(dir, "server.log"), marker, dir);
+        return ServerProcess.Start(binary, arguments, Path.Combine(dir, "server.log"), marker, dir, Dir);
     }
 
     /// <summary>Node <paramref name="node"/>'s folder.</summary>

@@ -28,9 +28,10 @@ public sealed class ServerProcess
 
     /// <summary>
     /// Starts <paramref name="binary"/> with <paramref name="arguments"/>; <paramref name="marker"/> (a unique path on
-    /// its command line) lets the watchdog tell the server from a process that reused its PID.
+    /// its command line) lets the watchdog tell the server from a process that reused its PID; the watchdog removes
+    /// <paramref name="cleanup"/> if this test process dies first.
     /// </summary>
-    public static ServerProcess Start(string binary, IReadOnlyList<string> arguments, string logFile, string marker, string workingDirectory)
+    public static ServerProcess Start(string binary, IReadOnlyList<string> arguments, string logFile, string marker, string workingDirectory, string cleanup)
     {
         var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false, WorkingDirectory = workingDirectory };
         info.ArgumentList.Add("-c");
@@ -45,7 +46,7 @@ public sealed class ServerProcess
 
         var process = Process.Start(info) ?? throw new InvalidOperationException($"{binary} did not start.");
         var server = new ServerProcess(process, logFile) { Pid = process.Id };
-        Watchdog.Guard(process.Id, marker);
+        Watchdog.Guard(process.Id, marker, cleanup);
         return server;
     }
 

@@ -6,13 +6,13 @@ namespace LibKv.Cluster.Tests.Servers;
 /// <summary>
 /// Kills a server when this test process dies without cleaning up (a runner's hang kill, a crash). The watchdog is
 /// detached (setsid -f), so killing this process's tree does not take it along. PIDs wrap, so both processes are
-/// identified by their start time (/proc/PID/stat field 22) and the server also by a unique marker on its command
-/// line: a recycled PID is never killed. The watchdog ends by itself once the server is gone.
+/// identified by their start time (/proc/PID/stat field 22; a zombie counts as gone) and the server also by a unique
+/// marker on its command line: a recycled PID is never killed. The watchdog ends by itself once the server is gone.
 /// </summary>
 internal static class Watchdog
 {
     private const string Script = """
-        st() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+        st() { set -- $(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null); [ "$1" != Z ] && echo "${20}"; }
         while [ "$(st "$1")" = "$2" ] && [ "$(st "$3")" = "$4" ]; do sleep 1; done
         if [ "$(st "$1")" != "$2" ]; then
           if [ "$(st "$3")" = "$4" ] && tr '\0' '\n' < "/proc/$3/cmdline" 2>/dev/null | grep -qF -- "$5"; then kill -9 "$3"; fi
