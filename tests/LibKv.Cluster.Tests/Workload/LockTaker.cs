@@ -3,8 +3,11 @@ using System.Diagnostics;
 
 namespace LibKv.Cluster.Tests.Workload;
 
-/// <summary>One hold of the lock: who, its fencing token, and when LockAsync returned (on the scenario's clock).</summary>
-public sealed record Hold(string Holder, ulong Token, TimeSpan AcquiredAt);
+/// <summary>
+/// One hold of the lock: who, its fencing token, when LockAsync returned and when the holder stopped its guarded work
+/// (its pause ended, or LostToken fired), on the scenario's clock.
+/// </summary>
+public sealed record Hold(string Holder, ulong Token, TimeSpan AcquiredAt, TimeSpan EndedAt);
 
 /// <summary>Takes the same lock as the other takers in turns, holding it briefly, and records every hold.</summary>
 public sealed class LockTaker
@@ -51,14 +54,15 @@ public sealed class LockTaker
                     }
 
                     var token = locker.FencingToken;
-                    if (token > 0)
-                    {
-                        _holds.Enqueue(new Hold(Name, token, _clock.Elapsed));
-                    }
-
+                    var acquiredAt = _clock.Elapsed;
                     using (var work = CancellationTokenSource.CreateLinkedTokenSource(lost, stop))
                     {
                         await Outcome.PaceAsync(100, work.Token);
+                    }
+
+                    if (token > 0)
+                    {
+                        _holds.Enqueue(new Hold(Name, token, acquiredAt, _clock.Elapsed));
                     }
 
                     if (lost.IsCancellationRequested && !stop.IsCancellationRequested && locker.IsHeld == false)
