@@ -7,6 +7,9 @@ internal sealed class ConnectionOptions
 {
     public const string BackendVariable = "LIBKV_BACKEND";
     public const string EndpointsVariable = "LIBKV_ENDPOINTS";
+    public const string TokenVariable = "LIBKV_TOKEN";
+    public const string UsernameVariable = "LIBKV_USERNAME";
+    public const string PasswordVariable = "LIBKV_PASSWORD";
 
     public Option<string> Backend { get; } = new("--backend", "-b")
     {
@@ -30,19 +33,46 @@ internal sealed class ConnectionOptions
 
     public Option<string?> Token { get; } = new("--token")
     {
-        Description = "Consul ACL token.",
+        Description = $"Consul ACL token (env {TokenVariable}, which keeps it out of ps).",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(TokenVariable),
         Recursive = true,
     };
 
     public Option<string?> Username { get; } = new("--username")
     {
-        Description = "etcd user or ZooKeeper digest user.",
+        Description = $"etcd user or ZooKeeper digest user (env {UsernameVariable}).",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(UsernameVariable),
         Recursive = true,
     };
 
     public Option<string?> Password { get; } = new("--password")
     {
-        Description = "etcd password or ZooKeeper digest password.",
+        Description = $"etcd password or ZooKeeper digest password (env {PasswordVariable}, which keeps it out of ps).",
+        DefaultValueFactory = _ => Environment.GetEnvironmentVariable(PasswordVariable),
+        Recursive = true,
+    };
+
+    public Option<string?> CaFile { get; } = new("--ca-file")
+    {
+        Description = "PEM file of the CA that signs the servers; turns TLS on.",
+        Recursive = true,
+    };
+
+    public Option<string?> CertFile { get; } = new("--cert-file")
+    {
+        Description = "PEM client certificate for mutual TLS (with --key-file); turns TLS on.",
+        Recursive = true,
+    };
+
+    public Option<string?> KeyFile { get; } = new("--key-file")
+    {
+        Description = "PEM private key of --cert-file.",
+        Recursive = true,
+    };
+
+    public Option<bool> Insecure { get; } = new("--insecure")
+    {
+        Description = "TLS without checking the server certificate (tests only); turns TLS on.",
         Recursive = true,
     };
 
@@ -58,6 +88,10 @@ internal sealed class ConnectionOptions
         root.Options.Add(Username);
         root.Options.Add(Password);
         root.Options.Add(Timeout);
+        root.Options.Add(CaFile);
+        root.Options.Add(CertFile);
+        root.Options.Add(KeyFile);
+        root.Options.Add(Insecure);
     }
 
     public string BackendOf(ParseResult parseResult) => parseResult.GetValue(Backend) ?? "memory";
@@ -73,7 +107,15 @@ internal sealed class ConnectionOptions
             Token = parseResult.GetValue(Token),
             Username = parseResult.GetValue(Username),
             Password = parseResult.GetValue(Password),
+            Tls = new TlsOptions
+            {
+                CaFile = parseResult.GetValue(CaFile),
+                CertificateFile = parseResult.GetValue(CertFile),
+                KeyFile = parseResult.GetValue(KeyFile),
+                InsecureSkipVerify = parseResult.GetValue(Insecure),
+            },
         };
+        options.Tls.Enabled = options.Tls.CaFile is not null || options.Tls.CertificateFile is not null || options.Tls.InsecureSkipVerify;
         if (parseResult.GetValue(Timeout) is { } timeout)
         {
             options.RequestTimeout = timeout;

@@ -25,6 +25,28 @@ public sealed class StoreFactory
     /// <summary>The factory that knows <c>memory</c> (alias <c>mock</c>) and every backend whose assembly is referenced.</summary>
     public static StoreFactory Default => s_default.Value;
 
+    /// <summary>
+    /// A factory that knows <c>memory</c> and exactly <paramref name="backends"/> (no assembly loaded by name, so trimming
+    /// keeps what the app uses); <see cref="Default"/> when none is given.
+    /// </summary>
+    public static StoreFactory From(IEnumerable<IKvBackendRegistration> backends)
+    {
+        ArgumentNullException.ThrowIfNull(backends);
+        var list = backends.ToList();
+        if (list.Count == 0)
+        {
+            return Default;
+        }
+
+        var factory = WithMemory();
+        foreach (var backend in list)
+        {
+            backend.Register(factory);
+        }
+
+        return factory;
+    }
+
     /// <summary>The canonical backend names this factory can create (aliases excluded).</summary>
     public IReadOnlyCollection<string> Backends => _backends.Keys.Order(StringComparer.Ordinal).ToArray();
 
@@ -111,11 +133,17 @@ public sealed class StoreFactory
         return false;
     }
 
-    private static StoreFactory CreateDefault()
+    private static StoreFactory WithMemory()
     {
         var factory = new StoreFactory();
         factory.Register(MemoryStore.BackendName, static (options, _) => ValueTask.FromResult<IStore>(new MemoryStore(options)));
         factory.RegisterAlias("mock", MemoryStore.BackendName);
+        return factory;
+    }
+
+    private static StoreFactory CreateDefault()
+    {
+        var factory = WithMemory();
         foreach (var (_, package) in s_knownPackages)
         {
             Assembly assembly;

@@ -32,6 +32,9 @@ public sealed class StoreOptions
     /// <summary>ZooKeeper session timeout, and the lease of keep-alive keys where a backend needs one.</summary>
     public TimeSpan SessionTimeout { get; set; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>TLS to the servers (etcd and Consul over https, ZooKeeper on its secureClientPort).</summary>
+    public TlsOptions Tls { get; set; } = new();
+
     /// <summary>The clock; tests may pass a fake one. Not bound from configuration.</summary>
     public TimeProvider? TimeProvider { get; set; }
 
@@ -43,6 +46,7 @@ public sealed class StoreOptions
     {
         var copy = (StoreOptions)MemberwiseClone();
         copy.Endpoints = new List<string>(Endpoints);
+        copy.Tls = (Tls ?? new TlsOptions()).Clone();
         return copy;
     }
 }

@@ -5,10 +5,20 @@ namespace LibKv;
 /// <summary>Checks <see cref="StoreOptions"/> at start and names every problem in one message.</summary>
 public sealed class StoreOptionsValidator : IValidateOptions<StoreOptions>
 {
+    private readonly StoreFactory? _factory;
+
+    /// <summary>Validates against <see cref="StoreFactory.Default"/>.</summary>
+    public StoreOptionsValidator()
+    {
+    }
+
+    /// <summary>Validates against the factory the container uses.</summary>
+    public StoreOptionsValidator(StoreFactory factory) => _factory = factory;
+
     /// <inheritdoc />
     public ValidateOptionsResult Validate(string? name, StoreOptions options)
     {
-        var errors = Check(options, StoreFactory.Default);
+        var errors = Check(options, _factory ?? StoreFactory.Default);
         return errors.Count == 0 ? ValidateOptionsResult.Success : ValidateOptionsResult.Fail(errors);
     }
 
@@ -55,6 +65,17 @@ public sealed class StoreOptionsValidator : IValidateOptions<StoreOptions>
             }
         }
 
+        if (!isMemory && options.Tls is { } tls)
+        {
+            CheckFile(errors, "Tls.CaFile", tls.CaFile);
+            CheckFile(errors, "Tls.CertificateFile", tls.CertificateFile);
+            CheckFile(errors, "Tls.KeyFile", tls.KeyFile);
+            if (string.IsNullOrEmpty(tls.CertificateFile) != string.IsNullOrEmpty(tls.KeyFile))
+            {
+                errors.Add("StoreOptions.Tls.CertificateFile and Tls.KeyFile go together: give both for mutual TLS, or neither.");
+            }
+        }
+
         if (options.Root is not null && options.Root.Trim('/').Length > 0)
         {
             try
@@ -68,5 +89,13 @@ public sealed class StoreOptionsValidator : IValidateOptions<StoreOptions>
         }
 
         return errors;
+    }
+
+    private static void CheckFile(List<string> errors, string name, string? path)
+    {
+        if (path is not null && !File.Exists(path))
+        {
+            errors.Add($"StoreOptions.{name} '{path}' does not exist.");
+        }
     }
 }

@@ -34,6 +34,37 @@ public sealed class EnvironmentTests
         }
     }
 
+    [Fact]
+    public void Secrets_come_from_the_environment_so_they_need_not_show_in_ps()
+    {
+        using (Variables.Set(("LIBKV_TOKEN", "t0k"), ("LIBKV_USERNAME", "app"), ("LIBKV_PASSWORD", "s3cret")))
+        {
+            var connection = new ConnectionOptions();
+            var root = new System.CommandLine.RootCommand();
+            connection.AddTo(root);
+            var fromEnv = connection.Read(root.Parse(["--backend", "etcd"]));
+            Assert.Equal(("t0k", "app", "s3cret"), (fromEnv.Token, fromEnv.Username, fromEnv.Password));
+            var fromFlags = connection.Read(root.Parse(["--token", "x", "--username", "y", "--password", "z"]));
+            Assert.Equal(("x", "y", "z"), (fromFlags.Token, fromFlags.Username, fromFlags.Password));
+        }
+    }
+
+    [Fact]
+    public async Task Tls_flags_reach_the_store_options()
+    {
+        var connection = new ConnectionOptions();
+        var root = new System.CommandLine.RootCommand();
+        connection.AddTo(root);
+        var options = connection.Read(root.Parse(["--ca-file", "ca.pem", "--cert-file", "c.pem", "--key-file", "k.pem"]));
+        Assert.True(options.Tls.Enabled);
+        Assert.Equal(("ca.pem", "c.pem", "k.pem", false), (options.Tls.CaFile, options.Tls.CertificateFile, options.Tls.KeyFile, options.Tls.InsecureSkipVerify));
+        Assert.False(connection.Read(root.Parse([])).Tls.Enabled);
+        Assert.True(connection.Read(root.Parse(["--insecure"])).Tls.InsecureSkipVerify);
+
+        var cli = await Cli.RunAsync("get", "k", "--backend", "etcd", "--endpoints", "127.0.0.1:1", "--ca-file", "/nowhere/ca.pem");
+        Assert.Contains("/nowhere/ca.pem", cli.SingleErrorLine(), StringComparison.Ordinal);
+    }
+
     private sealed class Variables : IDisposable
     {
         private readonly (string Name, string? Value)[] _saved;

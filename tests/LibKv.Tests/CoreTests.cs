@@ -112,7 +112,7 @@ public sealed class DependencyInjectionTests
             ["KvStore:RequestTimeout"] = "00:00:03",
             ["KvStore:Root"] = "app",
         }).Build();
-        await using var provider = new ServiceCollection().AddKvStore(configuration.GetSection("KvStore")).BuildServiceProvider();
+        await using var provider = new ServiceCollection().AddKvStore(configuration.GetSection("KvStore")).Services.BuildServiceProvider();
         var options = provider.GetRequiredService<IOptions<StoreOptions>>().Value;
         Assert.Equal(TimeSpan.FromSeconds(3), options.RequestTimeout);
         var store = provider.GetRequiredService<IStore>();
@@ -130,7 +130,7 @@ public sealed class DependencyInjectionTests
                 o.Backend = "nope";
                 o.ConnectionTimeout = TimeSpan.FromSeconds(-1);
             })
-            .BuildServiceProvider();
+            .Services.BuildServiceProvider();
         var validator = provider.GetRequiredService<IStartupValidator>();
         var e = Assert.Throws<OptionsValidationException>(() => validator.Validate());
         Assert.Contains("Backend 'nope' is unknown", e.Message);

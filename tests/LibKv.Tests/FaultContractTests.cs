@@ -208,7 +208,7 @@ public sealed class FaultContractTests
     public void A_configuration_duration_that_is_not_one_fails_at_start_naming_it()
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?> { ["KvStore:RequestTimeout"] = "soon" }).Build();
-        using var provider = new ServiceCollection().AddKvStore(configuration.GetSection("KvStore")).BuildServiceProvider();
+        using var provider = new ServiceCollection().AddKvStore(configuration.GetSection("KvStore")).Services.BuildServiceProvider();
         var e = Assert.Throws<KvException>(() => provider.GetRequiredService<IStartupValidator>().Validate());
         Assert.Equal(KvErrorCode.InvalidConfiguration, e.Code);
         Assert.Contains("'soon'", e.Message);
@@ -222,7 +222,7 @@ public sealed class FaultContractTests
             ["KvStore:Backend"] = "memory",
             ["KvStore:Endpoints"] = "space",
         }).Build();
-        using var ok = new ServiceCollection().AddKvStore(configuration.GetSection("KvStore")).BuildServiceProvider();
+        using var ok = new ServiceCollection().AddKvStore(configuration.GetSection("KvStore")).Services.BuildServiceProvider();
         ok.GetRequiredService<IStartupValidator>().Validate();
 
         var errors = StoreOptionsValidator.Check(new StoreOptions { Backend = "memory", Endpoints = { "x" } }, new StoreFactory().Register("net", (o, _) => ValueTask.FromResult<IStore>(new MemoryStore())));
@@ -245,7 +245,7 @@ public sealed class FaultContractTests
     private static StoreOptions Bind(Dictionary<string, string?> data)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(data).Build();
-        using var provider = new ServiceCollection().AddKvStore(configuration.GetSection("KvStore")).BuildServiceProvider();
+        using var provider = new ServiceCollection().AddKvStore(configuration.GetSection("KvStore")).Services.BuildServiceProvider();
         return provider.GetRequiredService<IOptions<StoreOptions>>().Value;
     }
 

@@ -123,7 +123,10 @@ internal sealed class DemoTour
 
     private async Task LocksAsync(DemoClients clients, CancellationToken cancellationToken)
     {
-        _story.Step(3, $"Fenced lock: three workers, each with its own client, contend for '{LockKey}'. They are served in arrival order, and each hold carries a larger fencing token.");
+        var ordered = !string.Equals(_adminOptions.Backend, "consul", StringComparison.OrdinalIgnoreCase);
+        _story.Step(3, $"Fenced lock: three workers, each with its own client, contend for '{LockKey}'. "
+            + (ordered ? "They are served in arrival order" : "Consul serves waiters in no set order")
+            + ", and each hold carries a larger fencing token.");
         var resource = new FencedResource();
         var lockers = new List<ILocker>();
         try
@@ -137,32 +140,38 @@ internal sealed class DemoTour
             await lockers[0].LockAsync(cancellationToken).ConfigureAwait(false);
             var firstToken = lockers[0].FencingToken;
             _story.Say($"worker-1 acquired the lock, fencing token {firstToken}");
-            var waiting = new List<Task> { Task.CompletedTask };
+            var waiting = new Dictionary<Task, int>();
             for (var i = 1; i < lockers.Count; i++)
             {
-                waiting.Add(lockers[i].LockAsync(cancellationToken).AsTask());
-                _story.Say($"worker-{i + 1} waits in line");
-                if (!_memory)
+                waiting.Add(lockers[i].LockAsync(cancellationToken).AsTask(), i);
+                _story.Say($"worker-{i + 1} waits {(ordered ? "in line" : "for the lock")}");
+                if (!_memory && ordered)
                 {
                     // A server orders waiters by arrival; give each request time to reach it before the next one.
                     await Task.Delay(TimeSpan.FromMilliseconds(300), cancellationToken).ConfigureAwait(false);
                 }
             }
 
-            for (var i = 0; i < lockers.Count; i++)
+            // Each holder works, then releases; the next holder is whoever the backend serves, never assumed by name.
+            var holder = 0;
+            while (true)
             {
-                var name = $"worker-{i + 1}";
-                await waiting[i].WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
-                var token = lockers[i].FencingToken;
-                if (i > 0)
-                {
-                    _story.Say($"{name} acquired the lock, fencing token {token}");
-                }
-
+                var name = $"worker-{holder + 1}";
+                var token = lockers[holder].FencingToken;
                 _story.Say(resource.TryWrite(token) ? $"{name} writes the report; the report store accepts token {token}" : $"{name}'s write is refused");
                 await Task.Delay(s_workTime, cancellationToken).ConfigureAwait(false);
-                await lockers[i].UnlockAsync(cancellationToken).ConfigureAwait(false);
+                await lockers[holder].UnlockAsync(cancellationToken).ConfigureAwait(false);
                 _story.Say($"{name} released the lock");
+                if (waiting.Count == 0)
+                {
+                    break;
+                }
+
+                var next = await Task.WhenAny(waiting.Keys).WaitAsync(TimeSpan.FromSeconds(30), cancellationToken).ConfigureAwait(false);
+                await next.ConfigureAwait(false);
+                holder = waiting[next];
+                waiting.Remove(next);
+                _story.Say($"worker-{holder + 1} acquired the lock, fencing token {lockers[holder].FencingToken}");
             }
 
             var accepted = resource.TryWrite(firstToken);

@@ -10,6 +10,12 @@ public static class KvMetrics
 
     private static readonly Meter s_meter = new(MeterName, "1.0");
 
+    /// <summary>The meter every LibKv instrument lives on.</summary>
+    public static Meter Meter => s_meter;
+
+    /// <summary>Connection state changes of stores, tagged with <c>backend</c> and <c>state</c> (reconnects, lost sessions).</summary>
+    public static readonly Counter<long> StateChanges = s_meter.CreateCounter<long>("libkv.store.state_changes", description: "Connection state changes of stores.");
+
     /// <summary>Store calls, tagged with <c>backend</c> and <c>operation</c>.</summary>
     public static readonly Counter<long> Operations = s_meter.CreateCounter<long>("libkv.operations", description: "Store calls made.");
 

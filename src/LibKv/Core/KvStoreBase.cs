@@ -58,6 +58,11 @@ public abstract class KvStoreBase : IStore
     {
         if (!IsDisposed && _states.Set(state))
         {
+            if (KvMetrics.StateChanges.Enabled)
+            {
+                KvMetrics.StateChanges.Add(1, new KeyValuePair<string, object?>("backend", Backend), new KeyValuePair<string, object?>("state", state.ToString()));
+            }
+
             OnStateChanged(state);
         }
     }
@@ -81,7 +86,9 @@ public abstract class KvStoreBase : IStore
         CheckValue(k, value);
         ThrowIfDisposed();
         KvMetrics.Operation(Backend, "put");
-        return PutCoreAsync(k, value, o, cancellationToken);
+        return KvTelemetry.Enabled
+            ? KvTelemetry.Start(Backend, "put", k).Run((this, k, value, o, cancellationToken), static s => s.Item1.PutCoreAsync(s.k, s.value, s.o, s.cancellationToken))
+            : PutCoreAsync(k, value, o, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -90,7 +97,9 @@ public abstract class KvStoreBase : IStore
         var k = KeyPath.Normalize(key);
         ThrowIfDisposed();
         KvMetrics.Operation(Backend, "get");
-        return GetCoreAsync(k, options ?? s_defaultRead, cancellationToken);
+        return KvTelemetry.Enabled
+            ? KvTelemetry.Start(Backend, "get", k).Run((this, k, options ?? s_defaultRead, cancellationToken), static s => s.Item1.GetCoreAsync(s.k, s.Item3, s.cancellationToken))
+            : GetCoreAsync(k, options ?? s_defaultRead, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -99,7 +108,9 @@ public abstract class KvStoreBase : IStore
         var k = KeyPath.Normalize(key);
         ThrowIfDisposed();
         KvMetrics.Operation(Backend, "delete");
-        return DeleteCoreAsync(k, cancellationToken);
+        return KvTelemetry.Enabled
+            ? KvTelemetry.Start(Backend, "delete", k).Run((this, k, cancellationToken), static s => s.Item1.DeleteCoreAsync(s.k, s.cancellationToken))
+            : DeleteCoreAsync(k, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -108,7 +119,9 @@ public abstract class KvStoreBase : IStore
         var k = KeyPath.Normalize(key);
         ThrowIfDisposed();
         KvMetrics.Operation(Backend, "exists");
-        return ExistsCoreAsync(k, options ?? s_defaultRead, cancellationToken);
+        return KvTelemetry.Enabled
+            ? KvTelemetry.Start(Backend, "exists", k).Run((this, k, options ?? s_defaultRead, cancellationToken), static s => s.Item1.ExistsCoreAsync(s.k, s.Item3, s.cancellationToken))
+            : ExistsCoreAsync(k, options ?? s_defaultRead, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -117,7 +130,9 @@ public abstract class KvStoreBase : IStore
         var d = KeyPath.NormalizeDirectory(directory);
         ThrowIfDisposed();
         KvMetrics.Operation(Backend, "list");
-        return ListCoreAsync(d, options ?? s_defaultRead, cancellationToken);
+        return KvTelemetry.Enabled
+            ? KvTelemetry.Start(Backend, "list", d).Run((this, d, options ?? s_defaultRead, cancellationToken), static s => s.Item1.ListCoreAsync(s.d, s.Item3, s.cancellationToken))
+            : ListCoreAsync(d, options ?? s_defaultRead, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -131,7 +146,9 @@ public abstract class KvStoreBase : IStore
 
         ThrowIfDisposed();
         KvMetrics.Operation(Backend, "delete_tree");
-        return DeleteTreeCoreAsync(d, cancellationToken);
+        return KvTelemetry.Enabled
+            ? KvTelemetry.Start(Backend, "delete_tree", d).Run((this, d, cancellationToken), static s => s.Item1.DeleteTreeCoreAsync(s.d, s.cancellationToken))
+            : DeleteTreeCoreAsync(d, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -142,7 +159,9 @@ public abstract class KvStoreBase : IStore
         CheckValue(k, value);
         ThrowIfDisposed();
         KvMetrics.Operation(Backend, "atomic_put");
-        return AtomicPutCoreAsync(k, value, previous, o, cancellationToken);
+        return KvTelemetry.Enabled
+            ? KvTelemetry.Start(Backend, "atomic_put", k).Run((this, k, value, previous, o, cancellationToken), static s => s.Item1.AtomicPutCoreAsync(s.k, s.value, s.previous, s.o, s.cancellationToken))
+            : AtomicPutCoreAsync(k, value, previous, o, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -152,7 +171,9 @@ public abstract class KvStoreBase : IStore
         ArgumentNullException.ThrowIfNull(previous);
         ThrowIfDisposed();
         KvMetrics.Operation(Backend, "atomic_delete");
-        return AtomicDeleteCoreAsync(k, previous, cancellationToken);
+        return KvTelemetry.Enabled
+            ? KvTelemetry.Start(Backend, "atomic_delete", k).Run((this, k, previous, cancellationToken), static s => s.Item1.AtomicDeleteCoreAsync(s.k, s.previous, s.cancellationToken))
+            : AtomicDeleteCoreAsync(k, previous, cancellationToken);
     }
 
     /// <inheritdoc />

@@ -1,12 +1,12 @@
 using LibKv;
 using LibKv.Consul;
 
-[assembly: KvBackend(typeof(ConsulBackend))]
+[assembly: KvBackend(typeof(ConsulRegistration))]
 
 namespace LibKv.Consul;
 
 /// <summary>Registers the <c>consul</c> backend on a <see cref="StoreFactory"/>.</summary>
-public sealed class ConsulBackend : IKvBackendRegistration
+public sealed class ConsulRegistration : IKvBackendRegistration
 {
     /// <inheritdoc />
     public void Register(StoreFactory factory)
