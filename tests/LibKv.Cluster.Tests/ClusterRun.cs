@@ -72,17 +72,19 @@ public sealed class ClusterRun<TCluster> : IAsyncLifetime
         Log("cluster up");
         for (var i = 0; i < Clients; i++)
         {
-            _stores.Add(await StoreFactory.Default.CreateAsync(Options(_cluster, i), ct));
+            _stores.Add(await CreateStoreAsync(_cluster, i, ct));
         }
 
         Writers = Enumerable.Range(0, Clients).Select(i => new KeyWriter(_stores[i], $"data/w{i}")).ToList();
         Counters = Enumerable.Range(0, 2).Select(i => new CasIncrementer(_stores[i], CounterKey)).ToList();
         Takers = Enumerable.Range(0, Clients).Select(i => new LockTaker($"c{i}", _stores[i], LockKey, Ttl, _clock, Holds)).ToList();
-        await _stores[0].PutAsync(CounterKey, Outcome.Encode(0), cancellationToken: ct);
+        await SetUpAsync(() => _stores[0].PutAsync(CounterKey, Outcome.Encode(0), cancellationToken: ct), ct);
         var watchers = new List<KeyWatcher>();
         for (var i = 0; i < Clients; i++)
         {
-            await _stores[i].PutAsync(AliveKey(i), Outcome.Encode(i), new WriteOptions { Ttl = Ttl, KeepAlive = true }, ct);
+            var store = _stores[i];
+            var alive = AliveKey(i);
+            await SetUpAsync(() => store.PutAsync(alive, Outcome.Encode(i), new WriteOptions { Ttl = Ttl, KeepAlive = true }, ct), ct);
             _subscriptions.Add(new PresenceLog(_stores[(i + 1) % Clients], AliveKey(i), Log));
             foreach (var w in Writers)
             {
@@ -112,7 +114,7 @@ public sealed class ClusterRun<TCluster> : IAsyncLifetime
             Summarize();
         }
 
-        Checker = await CreateCheckerAsync(_cluster, ct);
+        Checker = await CreateStoreAsync(_cluster, 0, ct);
     }
 
     public async Task DisposeAsync()
@@ -207,18 +209,37 @@ public sealed class ClusterRun<TCluster> : IAsyncLifetime
         await progress.WaitAsync("after the full restart", s_progressDeadline, Log, ct);
     }
 
-    private async Task<IStore> CreateCheckerAsync(ServerCluster cluster, CancellationToken ct)
+    /// <summary>A set-up write (idempotent), retried while a freshly elected cluster still answers Unavailable.</summary>
+    private static async Task SetUpAsync(Func<ValueTask> write, CancellationToken ct)
+    {
+        var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            try
+            {
+                await write();
+                return;
+            }
+            catch (KvException e) when (e.Code == KvErrorCode.Unavailable && DateTime.UtcNow < until)
+            {
+                await Task.Delay(200, ct);
+            }
+        }
+    }
+
+    /// <summary>A store of client <paramref name="client"/>, retried while the cluster still answers Unavailable.</summary>
+    private async Task<IStore> CreateStoreAsync(ServerCluster cluster, int client, CancellationToken ct)
     {
         var until = DateTime.UtcNow + ConvergeDeadline;
         while (true)
         {
             try
             {
-                return await StoreFactory.Default.CreateAsync(Options(cluster, 0), ct);
+                return await StoreFactory.Default.CreateAsync(Options(cluster, client), ct);
             }
             catch (KvException e) when (e.Code == KvErrorCode.Unavailable && DateTime.UtcNow < until)
             {
-                Log("checker store: " + e.Message);
+                Log($"store of client {client}: {e.Message}");
                 await Task.Delay(500, ct);
             }
         }
