@@ -28,5 +28,8 @@ public sealed class EtcdClusterTests : ClusterScenarioTests<EtcdCluster>, IClass
     public Task Every_keep_alive_key_is_present() => CheckKeepAlivesAsync();
 
     [Fact]
+    public void A_value_going_back_is_a_late_write_of_unknown_outcome_never_a_resent_one() => CheckBackSteps();
+
+    [Fact]
     public void Every_call_ends_when_the_workload_is_cancelled() => CheckWorkloadStopped();
 }

@@ -23,7 +23,7 @@ internal static class Binaries
         var env = Environment.GetEnvironmentVariable("LIBKV_CONSUL_BIN");
         if (!string.IsNullOrEmpty(env))
         {
-            return File.Exists(env) ? env : throw Missing(env, "LIBKV_CONSUL_BIN points nowhere");
+            return File.Exists(env) ? env : throw new InvalidOperationException($"LIBKV_CONSUL_BIN={env} does not exist.");
         }
 
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
@@ -35,7 +35,7 @@ internal static class Binaries
             }
         }
 
-        throw Missing("consul", "no repository root (LibKv.sln) above " + AppContext.BaseDirectory + "; set LIBKV_CONSUL_BIN");
+        throw new InvalidOperationException("No repository root (LibKv.sln) above " + AppContext.BaseDirectory + "; set LIBKV_CONSUL_BIN.");
     }
 
     private static InvalidOperationException Missing(string what, string how) => new($"{what} is not installed: run {how}.");

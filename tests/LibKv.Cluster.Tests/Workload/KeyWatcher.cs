@@ -7,7 +7,7 @@ public sealed class KeyWatcher : IObserver<KVPair?>, IDisposable
     private IDisposable? _subscription;
     private long? _last;
     private int _count;
-    private int _backwards;
+    private readonly List<(long From, long To)> _steps = new();
 
     public KeyWatcher(string name, string key)
     {
@@ -34,8 +34,17 @@ public sealed class KeyWatcher : IObserver<KVPair?>, IDisposable
     /// <summary>States delivered.</summary>
     public int Count => Volatile.Read(ref _count);
 
-    /// <summary>Times a delivered value was lower than the one before it.</summary>
-    public int Backwards => Volatile.Read(ref _backwards);
+    /// <summary>Every step where a delivered value was lower than the one delivered before it.</summary>
+    public IReadOnlyList<(long From, long To)> BackSteps
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _steps.ToList();
+            }
+        }
+    }
 
     /// <summary>OnError's exception, if the watch failed.</summary>
     public Exception? Error { get; private set; }
@@ -53,7 +62,7 @@ public sealed class KeyWatcher : IObserver<KVPair?>, IDisposable
             long? v = value is null ? null : Outcome.Decode(value.Value);
             if (v is not null && _last is not null && v < _last)
             {
-                _backwards++;
+                _steps.Add((_last.Value, v.Value));
             }
 
             _last = v;
