@@ -140,6 +140,36 @@ public abstract class ClusterScenarioTests<TCluster>
         Verdict("a write landed again after newer ones", violations);
     }
 
+    /// <summary>
+    /// A Put that failed with OutcomeUnknown = false ("certainly not sent") is never applied: no watch delivers its
+    /// value (in order or as a step back) and the key does not end on it. A write that may have reached a server must say OutcomeUnknown = true.
+    /// </summary>
+    protected async Task CheckNotSentAsync()
+    {
+        var violations = new List<string>();
+        foreach (var writer in _run.Writers)
+        {
+            var notSent = writer.NotSent.ToHashSet();
+            _run.Log($"{writer.Key}: {notSent.Count} Puts failed as certainly not sent (OutcomeUnknown = false), {writer.Unknown.Count - notSent.Count} with an unknown outcome");
+            var final = await FinalAsync(writer.Key);
+            if (final is not null && notSent.Contains(final.Value))
+            {
+                violations.Add($"{writer.Key} ends on {final}, whose Put failed with OutcomeUnknown = false");
+            }
+
+            foreach (var w in _run.Watchers.Where(w => w.Key == writer.Key))
+            {
+                foreach (var v in w.Seen.Where(notSent.Contains).Order())
+                {
+                    var back = w.BackSteps.Where(s => s.To == v).Select(s => $" (a step back from {s.From})").FirstOrDefault();
+                    violations.Add($"watch {w.Name} of {w.Key} delivered {v}{back}, whose Put failed with OutcomeUnknown = false");
+                }
+            }
+        }
+
+        Verdict("a write reported as not sent was applied", violations);
+    }
+
     /// <summary>Every live client's keep-alive key is present (polled).</summary>
     protected async Task CheckKeepAlivesAsync()
     {

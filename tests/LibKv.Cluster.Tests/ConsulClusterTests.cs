@@ -31,5 +31,8 @@ public sealed class ConsulClusterTests : ClusterScenarioTests<ConsulCluster>, IC
     public void A_value_going_back_is_a_late_write_of_unknown_outcome_never_a_resent_one() => CheckBackSteps();
 
     [Fact]
+    public Task A_write_failed_as_not_sent_is_never_applied() => CheckNotSentAsync();
+
+    [Fact]
     public void Every_call_ends_when_the_workload_is_cancelled() => CheckWorkloadStopped();
 }

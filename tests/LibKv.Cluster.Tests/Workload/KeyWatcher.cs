@@ -8,6 +8,7 @@ public sealed class KeyWatcher : IObserver<KVPair?>, IDisposable
     private long? _last;
     private int _count;
     private readonly List<(long From, long To)> _steps = new();
+    private readonly HashSet<long> _seen = new();
 
     public KeyWatcher(string name, string key)
     {
@@ -33,6 +34,18 @@ public sealed class KeyWatcher : IObserver<KVPair?>, IDisposable
 
     /// <summary>States delivered.</summary>
     public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Every value delivered.</summary>
+    public IReadOnlyCollection<long> Seen
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _seen.ToList();
+            }
+        }
+    }
 
     /// <summary>Every step where a delivered value was lower than the one delivered before it.</summary>
     public IReadOnlyList<(long From, long To)> BackSteps
@@ -63,6 +76,11 @@ public sealed class KeyWatcher : IObserver<KVPair?>, IDisposable
             if (v is not null && _last is not null && v < _last)
             {
                 _steps.Add((_last.Value, v.Value));
+            }
+
+            if (v is not null)
+            {
+                _seen.Add(v.Value);
             }
 
             _last = v;

@@ -5,6 +5,7 @@ public sealed class KeyWriter
 {
     private readonly IStore _store;
     private readonly HashSet<long> _unknown = new();
+    private readonly HashSet<long> _notSent = new();
     private long _lastAcked;
     private int _acked;
 
@@ -37,6 +38,18 @@ public sealed class KeyWriter
         }
     }
 
+    /// <summary>Values whose Put failed with Unavailable and OutcomeUnknown = false: LibKv says they were certainly not sent.</summary>
+    public IReadOnlyCollection<long> NotSent
+    {
+        get
+        {
+            lock (_unknown)
+            {
+                return _notSent.ToList();
+            }
+        }
+    }
+
     /// <summary>Writes until <paramref name="stop"/>; a failed value is never written again (the next one is).</summary>
     public async Task RunAsync(CancellationToken stop)
     {
@@ -54,6 +67,10 @@ public sealed class KeyWriter
                 lock (_unknown)
                 {
                     _unknown.Add(value);
+                    if (e is KvException { Code: KvErrorCode.Unavailable, OutcomeUnknown: false })
+                    {
+                        _notSent.Add(value);
+                    }
                 }
 
                 if (!stop.IsCancellationRequested)
