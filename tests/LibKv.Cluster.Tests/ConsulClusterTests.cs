@@ -30,7 +30,7 @@ public sealed class ConsulClusterTests : ClusterScenarioTests<ConsulCluster>, IC
     [Fact]
     public void A_value_going_back_is_a_late_write_of_unknown_outcome_never_a_resent_one() => CheckBackSteps();
 
-    [Fact]
+    [Fact(Skip = "issue 8 item 10, see report: Puts that failed with a 5 s timeout on a paused server, a 500 (EOF, leadership lost while committing log) or a lost connection (OutcomeUnknown = false) were applied, one after newer ones (2 of 3 runs)")]
     public Task A_write_failed_as_not_sent_is_never_applied() => CheckNotSentAsync();
 
     [Fact]
