@@ -34,10 +34,18 @@ internal sealed class ConsulClient
     /// <summary>Consul's default <c>txn_max_req_len</c>: larger transaction bodies are refused with 413.</summary>
     public const int MaxTxnBody = 512 * 1024;
 
-    /// <summary>How long one blocking query waits on the server.</summary>
-    public static readonly TimeSpan BlockingWait = TimeSpan.FromSeconds(60);
+    public ConsulClient(ConsulTransport transport)
+    {
+        Transport = transport;
+        BlockingWait = TimeSpan.FromTicks(Math.Clamp(transport.RequestTimeout.Ticks, TimeSpan.TicksPerSecond, 60 * TimeSpan.TicksPerSecond));
+    }
 
-    public ConsulClient(ConsulTransport transport) => Transport = transport;
+    /// <summary>
+    /// How long one blocking query waits on the server: RequestTimeout (1 s to 60 s). Its client-side deadline is
+    /// this wait, Consul's jitter (wait/16) and RequestTimeout, so a silent (paused) agent is found within about
+    /// twice RequestTimeout, and a watch re-reads at least that often even when the server's index went backwards.
+    /// </summary>
+    public TimeSpan BlockingWait { get; }
 
     public ConsulTransport Transport { get; }
 
@@ -128,7 +136,7 @@ internal sealed class ConsulClient
     public async Task<bool> PutRawAsync(string fullKey, ReadOnlyMemory<byte> value, string? query, CancellationToken cancellationToken)
     {
         var path = "v1/kv/" + EscapeKey(fullKey) + (query is null ? string.Empty : "?" + query);
-        var response = await Transport.SendAsync(HttpMethod.Put, path, value, jsonBody: false, fullKey, cancellationToken).ConfigureAwait(false);
+        var response = await Transport.SendAsync(HttpMethod.Put, path, value, jsonBody: false, fullKey, resendable: false, cancellationToken).ConfigureAwait(false);
         EnsureSuccess(response, fullKey);
         return IsTrue(response.Body);
     }
@@ -189,7 +197,7 @@ internal sealed class ConsulClient
     public async Task<TxnOutcome> TxnAsync(ArrayBufferWriter<byte> body, string key, CancellationToken cancellationToken, bool? consistentRead = null)
     {
         var path = consistentRead == true ? "v1/txn?consistent" : "v1/txn";
-        var response = await Transport.SendAsync(HttpMethod.Put, path, body.WrittenMemory, jsonBody: true, key, cancellationToken).ConfigureAwait(false);
+        var response = await Transport.SendAsync(HttpMethod.Put, path, body.WrittenMemory, jsonBody: true, key, resendable: consistentRead is not null, cancellationToken).ConfigureAwait(false);
         if (response.Status is not (HttpStatusCode.OK or HttpStatusCode.Conflict))
         {
             throw ConsulErrors.FromStatus(response.Status, response.Body, key, response.Endpoint);
@@ -228,15 +236,15 @@ internal sealed class ConsulClient
             LockDelay = "0s",
         };
         var body = JsonSerializer.SerializeToUtf8Bytes(request, ConsulJsonContext.Default.ConsulSessionRequest);
-        var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/create", body, jsonBody: true, null, cancellationToken).ConfigureAwait(false);
+        var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/create", body, jsonBody: true, null, resendable: true, cancellationToken).ConfigureAwait(false);
         EnsureSuccess(response, null);
         return Parse(response.Body, ConsulJsonContext.Default.ConsulSessionInfo).ID;
     }
 
-    /// <summary>Renews a session; false when the session no longer exists.</summary>
-    public async Task<bool> RenewSessionAsync(string id, CancellationToken cancellationToken)
+    /// <summary>Renews a session, each endpoint given <paramref name="attemptTimeout"/>; false when the session no longer exists.</summary>
+    public async Task<bool> RenewSessionAsync(string id, TimeSpan attemptTimeout, CancellationToken cancellationToken)
     {
-        var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/renew/" + id, null, jsonBody: false, null, cancellationToken).ConfigureAwait(false);
+        var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/renew/" + id, null, jsonBody: false, null, resendable: true, cancellationToken, attemptTimeout: attemptTimeout).ConfigureAwait(false);
         if (response.Status == HttpStatusCode.NotFound)
         {
             return false;
@@ -249,7 +257,7 @@ internal sealed class ConsulClient
     /// <summary>Destroys a session (Consul then releases or deletes what it holds).</summary>
     public async Task DestroySessionAsync(string id, CancellationToken cancellationToken)
     {
-        var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/destroy/" + id, null, jsonBody: false, null, cancellationToken).ConfigureAwait(false);
+        var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/destroy/" + id, null, jsonBody: false, null, resendable: true, cancellationToken).ConfigureAwait(false);
         if (response.Status != HttpStatusCode.NotFound)
         {
             EnsureSuccess(response, null);
@@ -259,7 +267,7 @@ internal sealed class ConsulClient
     /// <summary>Reads a session; null when it does not exist.</summary>
     public async Task<ConsulSessionInfo?> SessionInfoAsync(string id, CancellationToken cancellationToken)
     {
-        var response = await Transport.SendAsync(HttpMethod.Get, "v1/session/info/" + id, null, jsonBody: false, null, cancellationToken).ConfigureAwait(false);
+        var response = await Transport.SendAsync(HttpMethod.Get, "v1/session/info/" + id, null, jsonBody: false, null, resendable: true, cancellationToken).ConfigureAwait(false);
         if (response.Status == HttpStatusCode.NotFound)
         {
             return null;
@@ -270,15 +278,29 @@ internal sealed class ConsulClient
         return list.Count > 0 ? list[0] : null;
     }
 
-    /// <summary>Checks that the cluster answers and has a leader.</summary>
-    public async Task PingAsync(CancellationToken cancellationToken)
+    /// <summary>
+    /// Checks that what answers is a Consul agent (<c>/v1/status/leader</c> is a JSON string, a KV read carries
+    /// X-Consul-* headers) with a cluster leader: InvalidConfiguration naming what answered otherwise.
+    /// </summary>
+    public async Task VerifyAsync(string probeKey, CancellationToken cancellationToken)
     {
-        var response = await Transport.SendAsync(HttpMethod.Get, "v1/status/leader", null, jsonBody: false, null, cancellationToken).ConfigureAwait(false);
-        EnsureSuccess(response, null);
-        var leader = Encoding.UTF8.GetString(response.Body).Trim().Trim('"');
-        if (leader.Length == 0)
+        var response = await Transport.SendAsync(HttpMethod.Get, "v1/status/leader", null, jsonBody: false, null, resendable: true, cancellationToken).ConfigureAwait(false);
+        var text = Encoding.UTF8.GetString(response.Body).Trim();
+        if (response.Status != HttpStatusCode.OK || text.Length < 2 || text[0] != '"' || text[^1] != '"')
+        {
+            throw await NotConsulAsync(response, "GET /v1/status/leader", cancellationToken).ConfigureAwait(false);
+        }
+
+        if (text.Trim('"').Length == 0)
         {
             throw ConsulErrors.Unavailable($"Consul at {response.Endpoint} answers but has no cluster leader.");
+        }
+
+        var probe = await Transport.SendAsync(HttpMethod.Get, "v1/kv/" + EscapeKey(probeKey) + "?keys&separator=/", null, jsonBody: false, null, resendable: true, cancellationToken).ConfigureAwait(false);
+        var denied = probe.Status is HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized;
+        if (!probe.HasConsulHeaders && !(denied && IsAclText(probe.Body)))
+        {
+            throw await NotConsulAsync(probe, "GET /v1/kv/" + probeKey, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -309,6 +331,35 @@ internal sealed class ConsulClient
         }
     }
 
+    private static bool IsAclText(byte[] body)
+    {
+        var text = Encoding.UTF8.GetString(body);
+        return text.Contains("Permission denied", StringComparison.OrdinalIgnoreCase) || text.Contains("ACL not found", StringComparison.OrdinalIgnoreCase);
+    }
+
+    /// <summary>InvalidConfiguration naming what answered instead of Consul (etcd is recognised by its /version).</summary>
+    private async Task<KvException> NotConsulAsync(ConsulResponse response, string request, CancellationToken cancellationToken)
+    {
+        var body = Encoding.UTF8.GetString(response.Body, 0, Math.Min(response.Body.Length, 200)).Trim();
+        var what = $"{request} answered {(int)response.Status} ({response.ServerText ?? "no Consul headers"}{(body.Length == 0 ? string.Empty : ": " + body)})";
+        try
+        {
+            var version = await Transport.SendAsync(HttpMethod.Get, "version", null, jsonBody: false, null, resendable: true, cancellationToken).ConfigureAwait(false);
+            var versionText = Encoding.UTF8.GetString(version.Body);
+            if (version.Status == HttpStatusCode.OK && versionText.Contains("\"etcdserver\"", StringComparison.Ordinal))
+            {
+                what = "it is etcd " + versionText.Trim() + "; " + what;
+            }
+        }
+        catch (KvException)
+        {
+        }
+
+        return new KvException(
+            KvErrorCode.InvalidConfiguration,
+            $"The endpoint {response.Endpoint} is not a Consul agent: {what}. Check StoreOptions.Endpoints (Consul's HTTP API, port 8500 by default).");
+    }
+
     private static bool IsTrue(byte[] body) => body.AsSpan().Trim("\r\n\t "u8).SequenceEqual("true"u8);
 
     private Task<ConsulResponse> GetAsync(StringBuilder query, bool hasQuery, string key, bool consistent, ulong index, CancellationToken cancellationToken)
@@ -328,6 +379,6 @@ internal sealed class ConsulClient
             extra = BlockingWait + (BlockingWait / 16);
         }
 
-        return Transport.SendAsync(HttpMethod.Get, query.ToString(), null, jsonBody: false, key, cancellationToken, extra);
+        return Transport.SendAsync(HttpMethod.Get, query.ToString(), null, jsonBody: false, key, resendable: true, cancellationToken, extra);
     }
 }

@@ -52,6 +52,12 @@ internal sealed class ConsulSessionRequest
     public string Behavior { get; set; } = "release";
 
     public string LockDelay { get; set; } = "0s";
+
+    /// <summary>No node checks (Consul's default is serfHealth): only the TTL, which the holder counts locally, ends the session.</summary>
+    public List<string> NodeChecks { get; set; } = new();
+
+    /// <summary>The same for Consul before 1.7.</summary>
+    public List<string> Checks { get; set; } = new();
 }
 
 /// <summary>The answer of <c>/v1/session/create</c>, and an entry of <c>/v1/session/info</c>.</summary>

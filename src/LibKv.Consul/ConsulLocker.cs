@@ -4,7 +4,7 @@ using Microsoft.Extensions.Logging;
 namespace LibKv.Consul;
 
 /// <summary>
-/// A Consul lock: a release-behavior session per hold (TTL = LockOptions.Ttl, renewed at TTL/2) acquires the key in a
+/// A Consul lock: a release-behavior session per hold (TTL = LockOptions.Ttl, renewed every TTL/3) acquires the key in a
 /// transaction; waiters block on the key with blocking queries. The fencing token is the ModifyIndex of the acquiring
 /// write, a raft index, so it grows with every hold even across delete and re-create.
 /// </summary>
@@ -46,7 +46,13 @@ internal sealed partial class ConsulLocker : LockerBase
                     var entry = outcome.Last!;
                     hold.FencingToken = entry.ModifyIndex;
                     hold.State = session;
+                    session.Holds = true;
                     acquired = true;
+
+                    // The hold is certain for one TTL from the send of the last renewal Consul confirmed (the acquire
+                    // itself does not renew the session's TTL on the server), and LockerBase ends it at that deadline.
+                    session.Renewed = sent => hold.Confirm(sent, LockOptions.Ttl);
+                    hold.Confirm(session.ConfirmedSentAt, LockOptions.Ttl);
 
                     // Registered before returning, so a session lost from now on (even by disposing the store at
                     // once) ends the hold without waiting for the monitor to start.
@@ -79,6 +85,11 @@ internal sealed partial class ConsulLocker : LockerBase
     }
 
     /// <inheritdoc />
+    /// <remarks>
+    /// One bounded attempt, never repeated: with DeleteOnUnlock the guarded delete, then the session's destroy, both
+    /// within RequestTimeout per endpoint. When Consul does not answer, UnlockAsync throws Unavailable and the session
+    /// (no longer renewed) expires on its own within 2 × TTL, which releases the key.
+    /// </remarks>
     protected override async ValueTask ReleaseCoreAsync(LockHold hold, CancellationToken cancellationToken)
     {
         if (hold.State is not ConsulSession session)
@@ -86,32 +97,57 @@ internal sealed partial class ConsulLocker : LockerBase
             return;
         }
 
+        var transport = _store.Client.Transport;
+        _store.Sessions.Forget(session);
+        using var budget = new CancellationTokenSource(transport.RequestTimeout * transport.EndpointCount, _store.Clock);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, budget.Token);
+        KvException? failure = null;
         var destroyed = false;
         try
         {
             if (LockOptions.DeleteOnUnlock)
             {
-                var outcome = await _store.Client.TxnAsync([new TxnOp("check-session", _full, Session: session.Id), new TxnOp("delete", _full)], Key, cancellationToken).ConfigureAwait(false);
-                if (!outcome.Ok)
+                try
                 {
-                    LogReleaseSkipped(_store.Logger, Key, outcome.Errors[0].What);
+                    var outcome = await _store.Client.TxnAsync([new TxnOp("check-session", _full, Session: session.Id), new TxnOp("delete", _full)], Key, linked.Token).ConfigureAwait(false);
+                    if (!outcome.Ok)
+                    {
+                        LogReleaseSkipped(_store.Logger, Key, outcome.Errors[0].What);
+                    }
+                }
+                catch (KvException e) when (e.IsTransient)
+                {
+                    // Destroying the session (maybe through another endpoint) still frees the key; whether the key
+                    // was deleted stays unknown, and the caller is told so below.
+                    failure = e;
                 }
             }
-            else
-            {
-                // Destroying a release-behavior session frees the key and leaves its value alone, so a value another
-                // client wrote during the hold stays (Consul's unlock verb would overwrite it with ours).
-                _store.Sessions.Forget(session);
-                await _store.Client.DestroySessionAsync(session.Id, cancellationToken).ConfigureAwait(false);
-                destroyed = true;
-            }
+
+            // Destroying a release-behavior session frees the key and leaves its value alone, so a value another
+            // client wrote during the hold stays (Consul's unlock verb would overwrite it with ours).
+            await _store.Client.DestroySessionAsync(session.Id, linked.Token).ConfigureAwait(false);
+            destroyed = true;
+        }
+        catch (KvException e) when (e.IsTransient)
+        {
+            failure ??= e;
+        }
+        catch (OperationCanceledException) when (budget.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            failure ??= KvException.Unavailable($"Releasing lock '{Key}' got no answer from Consul within {(transport.RequestTimeout * transport.EndpointCount).TotalSeconds:0.###} s ({transport.EndpointNames}); the lock is freed when its session expires (within 2 × TTL).", null, outcomeUnknown: true, Key);
         }
         finally
         {
-            if (!destroyed)
+            if (!destroyed && failure is null)
             {
-                await _store.Sessions.DestroyAsync(session).ConfigureAwait(false);
+                // Cancelled by the caller: the key must not stay held until the session expires.
+                _store.Sessions.DestroyLater(session);
             }
+        }
+
+        if (failure is not null)
+        {
+            throw failure;
         }
     }
 

@@ -3,16 +3,27 @@ using Microsoft.Extensions.Logging;
 
 namespace LibKv.Consul;
 
-/// <summary>A Consul session this client created; <see cref="Lost"/> fires once the server no longer has it.</summary>
+/// <summary>
+/// A Consul session this client created; <see cref="Lost"/> fires once the server may no longer have it: renewal
+/// found it gone, or its local deadline (the send time of the last answered renewal or of the create, plus the TTL)
+/// passed, which is before the server can invalidate it.
+/// </summary>
 internal sealed class ConsulSession : IDisposable
 {
     private readonly CancellationTokenSource _lost = new();
     private readonly CancellationTokenSource _stop = new();
+    private readonly TimeProvider _time;
+    private readonly object _gate = new();
+    private ITimer? _deadline;
+    private long _confirmedSentAt;
     private int _isLost;
+    private bool _holds;
 
-    public ConsulSession(string id, TimeSpan ttl, SessionKind kind, long createdAt)
+    public ConsulSession(string id, TimeSpan ttl, SessionKind kind, long createSentAt, TimeProvider time)
     {
-        CreatedAt = createdAt;
+        _time = time;
+        CreatedAt = createSentAt;
+        _confirmedSentAt = createSentAt;
         Id = id;
         Ttl = ttl;
         Kind = kind;
@@ -22,7 +33,7 @@ internal sealed class ConsulSession : IDisposable
 
     public string Id { get; }
 
-    /// <summary>When it was created (a <see cref="TimeProvider"/> timestamp).</summary>
+    /// <summary>When its create request was sent (a <see cref="TimeProvider"/> timestamp).</summary>
     public long CreatedAt { get; }
 
     public TimeSpan Ttl { get; }
@@ -33,26 +44,81 @@ internal sealed class ConsulSession : IDisposable
 
     public bool IsLost => Volatile.Read(ref _isLost) != 0;
 
+    /// <summary>The send time of the newest request the server answered for this session (create or renew).</summary>
+    public long ConfirmedSentAt => Interlocked.Read(ref _confirmedSentAt);
+
+    /// <summary>True once the session stands behind something (a held lock, keep-alive keys): its loss is a SessionLost.</summary>
+    public bool Holds
+    {
+        get => Volatile.Read(ref _holds);
+        set => Volatile.Write(ref _holds, value);
+    }
+
+    /// <summary>Called with the send time of each renewal the server confirmed.</summary>
+    public Action<long>? Renewed { get; set; }
+
+    /// <summary>Called once when the local deadline passes without a newer confirmed renewal.</summary>
+    public Action<ConsulSession>? DeadlinePassed { get; set; }
+
     /// <summary>Cancelled when renewal must stop (destroyed, lost, store disposed).</summary>
     public CancellationToken Stopping { get; }
 
-    /// <summary>Ends the session for this client: stops renewal, fires <see cref="Lost"/>, then releases both sources.</summary>
-    public void MarkLost()
+    /// <summary>Starts counting the local deadline (renewed sessions only).</summary>
+    public void StartDeadline()
     {
-        if (Interlocked.Exchange(ref _isLost, 1) == 0)
+        lock (_gate)
         {
-            StopRenewal();
-            try
+            if (IsLost || _deadline is not null)
             {
-                _lost.Cancel();
-            }
-            catch (ObjectDisposedException)
-            {
+                return;
             }
 
-            // Both tokens stay cancelled for whoever holds them; only this first caller disposes.
-            Dispose();
+            _deadline = _time.CreateTimer(static s => ((ConsulSession)s!).OnDeadline(), this, Remaining(), Timeout.InfiniteTimeSpan);
         }
+    }
+
+    /// <summary>Records a renewal the server answered; <paramref name="sentAt"/> is when it was sent.</summary>
+    public void Confirm(long sentAt)
+    {
+        lock (_gate)
+        {
+            if (IsLost || sentAt <= _confirmedSentAt)
+            {
+                return;
+            }
+
+            Interlocked.Exchange(ref _confirmedSentAt, sentAt);
+            _deadline?.Change(Remaining(), Timeout.InfiniteTimeSpan);
+        }
+
+        Renewed?.Invoke(sentAt);
+    }
+
+    /// <summary>Ends the session for this client: stops renewal, fires <see cref="Lost"/>, then releases both sources; false when it had already ended.</summary>
+    public bool MarkLost()
+    {
+        if (Interlocked.Exchange(ref _isLost, 1) != 0)
+        {
+            return false;
+        }
+
+        lock (_gate)
+        {
+            _deadline?.Dispose();
+        }
+
+        StopRenewal();
+        try
+        {
+            _lost.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        // Both tokens stay cancelled for whoever holds them; only this first caller disposes.
+        Dispose();
+        return true;
     }
 
     public void StopRenewal()
@@ -71,6 +137,31 @@ internal sealed class ConsulSession : IDisposable
     {
         _stop.Dispose();
         _lost.Dispose();
+    }
+
+    private TimeSpan Remaining()
+    {
+        var left = Ttl - _time.GetElapsedTime(_confirmedSentAt);
+        return left > TimeSpan.Zero ? left : TimeSpan.Zero;
+    }
+
+    private void OnDeadline()
+    {
+        lock (_gate)
+        {
+            if (IsLost || Remaining() > TimeSpan.Zero)
+            {
+                // A confirmation moved the deadline while this callback was on its way.
+                if (!IsLost)
+                {
+                    _deadline?.Change(Remaining(), Timeout.InfiniteTimeSpan);
+                }
+
+                return;
+            }
+        }
+
+        DeadlinePassed?.Invoke(this);
     }
 }
 
@@ -126,8 +217,9 @@ internal sealed partial class ConsulSessions
             SessionKind.KeepAlive => "libkv-keepalive",
             _ => "libkv-ttl",
         };
+        var sent = _time.GetTimestamp();
         var id = await _client.CreateSessionAsync(name, ttl, deleteBehavior: kind != SessionKind.Lock, cancellationToken).ConfigureAwait(false);
-        var session = new ConsulSession(id, ttl, kind, _time.GetTimestamp());
+        var session = new ConsulSession(id, ttl, kind, sent, _time);
         _live[id] = session;
         if (kind == SessionKind.OneShot && Interlocked.Increment(ref _oneShotCount) % SweepEvery == 0)
         {
@@ -136,6 +228,8 @@ internal sealed partial class ConsulSessions
 
         if (kind != SessionKind.OneShot)
         {
+            session.DeadlinePassed = s => Lose(s, $"not renewed within its TTL of {s.Ttl.TotalSeconds:0.###} s");
+            session.StartDeadline();
             _ = Task.Run(() => RenewLoopAsync(session), CancellationToken.None);
         }
 
@@ -209,10 +303,35 @@ internal sealed partial class ConsulSessions
     public ConsulSession? ForgetOneShot(string fullKey, OneShotHold? seen) =>
         seen is { } hold && _oneShotByKey.TryRemove(new KeyValuePair<string, OneShotHold>(fullKey, hold)) ? hold.Session : null;
 
-    /// <summary>Forgets a session the server no longer has.</summary>
-    public void Forget(ConsulSession session)
+    /// <summary>Raised when a renewed session (keep-alive or lock) is lost, not when this client destroys it.</summary>
+    public event Action<ConsulSession>? SessionLost;
+
+    /// <summary>Forgets a renewed session the server no longer has (or may no longer have) and tells who cares.</summary>
+    public void Lose(ConsulSession session, string reason)
     {
-        session.MarkLost();
+        if (!Forget(session))
+        {
+            return;
+        }
+
+        LogSessionLost(_logger, session.Id, reason);
+        if (session.Kind != SessionKind.OneShot && !_closing.IsCancellationRequested)
+        {
+            if (session.Kind == SessionKind.KeepAlive || session.Holds)
+            {
+                SessionLost?.Invoke(session);
+            }
+
+            // Best effort: a session declared lost locally may still exist on the server; its keys must not stay
+            // held by it (keep-alive keys are written again with a new session).
+            DestroyLater(session);
+        }
+    }
+
+    /// <summary>Forgets a session the server no longer has; false when it was already forgotten.</summary>
+    public bool Forget(ConsulSession session)
+    {
+        var first = session.MarkLost();
         _live.TryRemove(session.Id, out _);
         lock (_gate)
         {
@@ -221,6 +340,8 @@ internal sealed partial class ConsulSessions
                 _keepAlive.Remove(session.Ttl);
             }
         }
+
+        return first;
     }
 
     /// <summary>Destroys a session on the server, best effort, and forgets it.</summary>
@@ -306,45 +427,49 @@ internal sealed partial class ConsulSessions
         }
     }
 
+    /// <summary>
+    /// Renews every TTL/3 counted from the send time of the last renewal, so one slow answer does not push the next
+    /// renewal past the local deadline; retries faster after a failure. The deadline itself ends the session.
+    /// </summary>
     private async Task RenewLoopAsync(ConsulSession session)
     {
-        var interval = session.Ttl / 2;
-        var lastRenewed = _time.GetTimestamp();
-        var delay = interval;
+        var interval = session.Ttl / 3;
+
+        // A silent endpoint must not use up the TTL: each endpoint gets at most a third of it, then the next is tried.
+        var attemptTimeout = TimeSpan.FromTicks(Math.Min(_client.Transport.RequestTimeout.Ticks, Math.Max(interval.Ticks, TimeSpan.TicksPerMillisecond * 300)));
+        var retry = TimeSpan.FromMilliseconds(Math.Clamp(session.Ttl.TotalMilliseconds / 8, 100, 1000));
         var stop = session.Stopping;
+        var lastSent = session.CreatedAt;
+        var delay = interval;
         try
         {
             while (!stop.IsCancellationRequested)
             {
-                await Task.Delay(delay, _time, stop).ConfigureAwait(false);
+                if (delay > TimeSpan.Zero)
+                {
+                    await Task.Delay(delay, _time, stop).ConfigureAwait(false);
+                }
+
+                lastSent = _time.GetTimestamp();
                 try
                 {
-                    if (!await _client.RenewSessionAsync(session.Id, stop).ConfigureAwait(false))
+                    if (!await _client.RenewSessionAsync(session.Id, attemptTimeout, stop).ConfigureAwait(false))
                     {
-                        LogSessionGone(_logger, session.Id);
-                        Forget(session);
+                        Lose(session, "the server no longer has it");
                         return;
                     }
 
-                    lastRenewed = _time.GetTimestamp();
-                    delay = interval;
+                    session.Confirm(lastSent);
+                    delay = interval - _time.GetElapsedTime(lastSent);
                 }
                 catch (KvException e) when (e.IsTransient)
                 {
-                    if (_time.GetElapsedTime(lastRenewed) >= session.Ttl)
-                    {
-                        // The server may invalidate it from now on: a lock can no longer be trusted.
-                        LogSessionExpired(_logger, session.Id, e.Message);
-                        Forget(session);
-                        return;
-                    }
-
-                    delay = TimeSpan.FromMilliseconds(Math.Max(100, Math.Min(1000, session.Ttl.TotalMilliseconds / 8)));
+                    LogRenewFailed(_logger, session.Id, e.Message);
+                    delay = retry;
                 }
                 catch (KvException e)
                 {
-                    LogSessionExpired(_logger, session.Id, e.Message);
-                    Forget(session);
+                    Lose(session, e.Message);
                     return;
                 }
             }
@@ -358,11 +483,11 @@ internal sealed partial class ConsulSessions
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Consul session {SessionId} no longer exists; its keys and locks are gone.")]
-    private static partial void LogSessionGone(ILogger logger, string sessionId);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Consul session {SessionId} is lost ({Reason}).")]
+    private static partial void LogSessionLost(ILogger logger, string sessionId, string reason);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Consul session {SessionId} could not be renewed within its TTL ({Reason}); treating it as lost.")]
-    private static partial void LogSessionExpired(ILogger logger, string sessionId, string reason);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Renewing Consul session {SessionId} failed: {Reason}")]
+    private static partial void LogRenewFailed(ILogger logger, string sessionId, string reason);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Destroying Consul session {SessionId} failed: {Reason}")]
     private static partial void LogDestroyFailed(ILogger logger, string sessionId, string reason);

@@ -27,9 +27,18 @@ public sealed class ConsulStore : KvStoreBase
         : base(options)
     {
         _logger = (Options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<ConsulStore>();
-        _transport = new ConsulTransport(Options, _logger);
+        Health = new ConsulHealth(_logger, Time, SetState);
+        _transport = new ConsulTransport(Options, _logger, Health);
         Client = new ConsulClient(_transport);
         Sessions = new ConsulSessions(Client, _logger, Time, Closing);
+        Sessions.SessionLost += s =>
+        {
+            if (s.Kind != SessionKind.KeepAlive)
+            {
+                Health.SessionLost(restoring: false);
+            }
+        };
+        KeepAlive = new ConsulKeepAlive(Client, Sessions, Health, _logger, Time, Closing);
     }
 
     /// <inheritdoc />
@@ -41,15 +50,22 @@ public sealed class ConsulStore : KvStoreBase
 
     internal ILogger Logger => _logger;
 
+    internal ConsulHealth Health { get; }
+
+    internal ConsulKeepAlive KeepAlive { get; }
+
     internal TimeProvider Clock => Time;
 
-    /// <summary>Creates a store and checks that the cluster answers and has a leader (Unavailable otherwise).</summary>
+    /// <summary>
+    /// Creates a store and checks that a Consul agent answers (InvalidConfiguration naming what answered otherwise)
+    /// and its cluster has a leader (Unavailable otherwise).
+    /// </summary>
     public static async ValueTask<IStore> CreateAsync(StoreOptions options, CancellationToken cancellationToken = default)
     {
         var store = new ConsulStore(options);
         try
         {
-            await store.Client.PingAsync(cancellationToken).ConfigureAwait(false);
+            await store.Client.VerifyAsync(store.Full("libkv-probe"), cancellationToken).ConfigureAwait(false);
             return store;
         }
         catch
@@ -63,6 +79,9 @@ public sealed class ConsulStore : KvStoreBase
     internal IReadOnlyCollection<string> SessionIds() => Sessions.Ids;
 
     internal string Full(string key) => KeyPath.Combine(Root, key);
+
+    /// <summary>A watch saw X-Consul-Index go backwards: every watch of this store orders from its next state.</summary>
+    internal void IndexWentBack() => NoteIndexReset();
 
     internal string? Strip(string fullKey) => KeyPath.StripRoot(Root, fullKey);
 
@@ -87,6 +106,7 @@ public sealed class ConsulStore : KvStoreBase
     protected override async ValueTask DeleteCoreAsync(string key, CancellationToken cancellationToken)
     {
         var full = Full(key);
+        KeepAlive.Remove(full);
         var seen = Sessions.OneShotOf(full);
         var outcome = await Client.TxnAsync([new TxnOp("check-session", full), new TxnOp("delete", full)], key, cancellationToken).ConfigureAwait(false);
         if (!outcome.Ok)
@@ -141,6 +161,7 @@ public sealed class ConsulStore : KvStoreBase
         }
 
         var seen = keys.Append(full).Select(k => (Key: k, Hold: Sessions.OneShotOf(k))).Where(s => s.Hold is not null).ToList();
+        KeepAlive.RemoveTree(full);
 
         // One transaction: the subtree and the directory key go together.
         var outcome = await Client.TxnAsync([new TxnOp("delete-tree", prefix), new TxnOp("delete", full)], directory, cancellationToken).ConfigureAwait(false);
@@ -159,6 +180,11 @@ public sealed class ConsulStore : KvStoreBase
     protected override async ValueTask<KVPair> AtomicPutCoreAsync(string key, ReadOnlyMemory<byte> value, KVPair? previous, WriteOptions options, CancellationToken cancellationToken)
     {
         var index = await WriteAsync(key, value, options, previous, atomic: true, cancellationToken).ConfigureAwait(false);
+        if (!options.KeepAlive)
+        {
+            KeepAlive.Remove(Full(key));
+        }
+
         return new KVPair(key, value.ToArray(), index);
     }
 
@@ -172,6 +198,8 @@ public sealed class ConsulStore : KvStoreBase
         {
             throw ConsulErrors.FromTxn(outcome.Errors[0], key);
         }
+
+        KeepAlive.Remove(full);
 
         DestroyReplaced(Sessions.ForgetOneShot(full, seen));
     }
@@ -270,6 +298,12 @@ public sealed class ConsulStore : KvStoreBase
     {
         var full = Full(key);
         TxnOp? check = !atomic ? null : previous is null ? new TxnOp("check-not-exists", full) : new TxnOp("check-index", full, Index: previous.LastIndex);
+        if (!atomic && !options.KeepAlive)
+        {
+            // A Put without keep-alive ends the key's keep-alive (an AtomicPut only once it succeeded).
+            KeepAlive.Remove(full);
+        }
+
         if (options.Ttl is { } ttl)
         {
             return await WriteWithTtlAsync(key, full, value, ttl, options.KeepAlive, check, cancellationToken).ConfigureAwait(false);
@@ -357,7 +391,15 @@ public sealed class ConsulStore : KvStoreBase
                         if (ConsulErrors.Classify(error) == ConsulTxnFailure.InvalidSession && attempt < 2)
                         {
                             // Our session was destroyed (partition, expiry): forget it and write with a new one.
-                            Sessions.Forget(session);
+                            if (keepAlive)
+                            {
+                                Sessions.Lose(session, "the server no longer has it");
+                            }
+                            else
+                            {
+                                Sessions.Forget(session);
+                            }
+
                             continue;
                         }
 
@@ -368,6 +410,15 @@ public sealed class ConsulStore : KvStoreBase
                 }
 
                 ok = true;
+                if (keepAlive)
+                {
+                    KeepAlive.Register(full, value, ttl);
+                }
+                else
+                {
+                    KeepAlive.Remove(full);
+                }
+
                 DestroyReplaced(keepAlive ? Sessions.ForgetOneShot(full, index) : Sessions.RecordOneShot(full, session, index));
                 return index;
             }

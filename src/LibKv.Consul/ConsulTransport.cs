@@ -10,6 +10,12 @@ namespace LibKv.Consul;
 /// <summary>A Consul HTTP answer read in full: status, X-Consul-Index and body.</summary>
 internal readonly record struct ConsulResponse(HttpStatusCode Status, ulong Index, byte[] Body, string Endpoint)
 {
+    /// <summary>True when the answer carries X-Consul-Index or X-Consul-KnownLeader (every KV answer of a Consul agent does).</summary>
+    public bool HasConsulHeaders { get; init; }
+
+    /// <summary>The Server and Content-Type headers, to name what answered when it is not Consul.</summary>
+    public string? ServerText { get; init; }
+
     public bool IsSuccess => (int)Status is >= 200 and < 300;
 }
 
@@ -32,18 +38,27 @@ internal sealed partial class ConsulTransport : IDisposable
     private readonly ILogger _logger;
     private int _preferred;
 
-    public ConsulTransport(StoreOptions options, ILogger logger)
+    public ConsulTransport(StoreOptions options, ILogger logger, ConsulHealth health)
     {
         _logger = logger;
+        Health = health;
         var parsed = Endpoint.ParseAll(options.Endpoints, DefaultEndpoint);
-        var raw = options.Endpoints.Count == 0 ? new List<string> { DefaultEndpoint } : options.Endpoints;
         _bases = new Uri[parsed.Count];
         for (var i = 0; i < parsed.Count; i++)
         {
-            var (host, port) = parsed[i];
-            var scheme = raw[i].TrimStart().StartsWith("https://", StringComparison.OrdinalIgnoreCase) ? "https" : "http";
-            var h = host.Contains(':', StringComparison.Ordinal) ? "[" + host + "]" : host;
-            _bases[i] = new Uri(string.Create(CultureInfo.InvariantCulture, $"{scheme}://{h}:{port}/"));
+            var endpoint = parsed[i];
+            if (endpoint.Tls || options.Tls is { Enabled: true })
+            {
+                var why = endpoint.Tls ? $"endpoint '{endpoint.Text}' asks for https" : "StoreOptions.Tls.Enabled is set";
+                throw new KvException(KvErrorCode.NotSupported, $"The Consul backend does not speak TLS yet: {why}. Use http:// (or host:port) for a plain-HTTP agent.");
+            }
+
+            if (!Uri.TryCreate("http://" + endpoint.HostPort + "/", UriKind.Absolute, out var uri))
+            {
+                throw new KvException(KvErrorCode.InvalidConfiguration, $"Invalid StoreOptions.Endpoints: endpoint '{endpoint.Text}' is not a usable host:port.");
+            }
+
+            _bases[i] = uri;
         }
 
         _endpointNames = string.Join(", ", _bases.Select(b => b.Authority));
@@ -64,26 +79,38 @@ internal sealed partial class ConsulTransport : IDisposable
         _http.DefaultRequestHeaders.ExpectContinue = false;
     }
 
+    /// <summary>Told of every answer and every failed endpoint: drives the store's state and outage log.</summary>
+    public ConsulHealth Health { get; }
+
+    /// <summary>How many endpoints there are.</summary>
+    public int EndpointCount => _bases.Length;
+
     /// <summary>The endpoints, for messages.</summary>
     public string EndpointNames => _endpointNames;
 
     /// <summary>The bound of every non-blocking call.</summary>
     public TimeSpan RequestTimeout { get; }
 
-    /// <summary>Sends a request; <paramref name="extraTime"/> lengthens the bound for blocking queries.</summary>
+    /// <summary>
+    /// Sends a request to the preferred endpoint, each endpoint tried bounded by RequestTimeout (plus
+    /// <paramref name="extraTime"/> for blocking queries). A request that certainly did not reach an endpoint (refused,
+    /// unreachable, body not sent) moves on to the next one; so does a <paramref name="resendable"/> one (reads, session
+    /// renew/destroy) that got no answer. A write that may have reached an endpoint and got no answer is never resent:
+    /// it fails with an outcome-unknown <see cref="KvErrorCode.Unavailable"/>.
+    /// </summary>
     public async Task<ConsulResponse> SendAsync(
         HttpMethod method,
         string pathAndQuery,
         ReadOnlyMemory<byte>? body,
         bool jsonBody,
         string? key,
+        bool resendable,
         CancellationToken cancellationToken,
-        TimeSpan extraTime = default)
+        TimeSpan extraTime = default,
+        TimeSpan? attemptTimeout = null)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        var limit = RequestTimeout + extraTime;
-        using var timeout = new CancellationTokenSource(limit);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
+        var limit = (attemptTimeout ?? RequestTimeout) + extraTime;
         var start = Volatile.Read(ref _preferred);
         Exception? last = null;
         for (var attempt = 0; attempt < _bases.Length; attempt++)
@@ -97,17 +124,21 @@ internal sealed partial class ConsulTransport : IDisposable
                 request.Headers.TryAddWithoutValidation("X-Consul-Token", _token);
             }
 
+            TrackedContent? content = null;
             if (body is { } b)
             {
-                request.Content = new ReadOnlyMemoryContent(b);
-                request.Content.Headers.ContentType = jsonBody ? s_json : s_octets;
+                content = new TrackedContent(b, jsonBody ? s_json : s_octets);
+                request.Content = content;
             }
 
+            using var timeout = new CancellationTokenSource(limit);
+            using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
             try
             {
                 using var response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, linked.Token).ConfigureAwait(false);
                 var consulIndex = 0UL;
-                if (response.Headers.TryGetValues("X-Consul-Index", out var values))
+                var consulHeaders = response.Headers.NonValidated.Contains("X-Consul-Index") || response.Headers.NonValidated.Contains("X-Consul-KnownLeader");
+                if (consulHeaders && response.Headers.TryGetValues("X-Consul-Index", out var values))
                 {
                     foreach (var v in values)
                     {
@@ -116,39 +147,98 @@ internal sealed partial class ConsulTransport : IDisposable
                     }
                 }
 
-                var content = await ReadBodyAsync(response.Content, linked.Token).ConfigureAwait(false);
+                var bytes = await ReadBodyAsync(response.Content, linked.Token).ConfigureAwait(false);
+                var answer = new ConsulResponse(response.StatusCode, consulIndex, bytes, baseUri.Authority)
+                {
+                    HasConsulHeaders = consulHeaders,
+                    ServerText = consulHeaders ? null : Describe(response),
+                };
+                if (CannotServe(answer, out var notApplied) is { } trouble)
+                {
+                    // The agent answers but cannot serve (no cluster leader, no servers, overloaded): later calls start
+                    // at the next endpoint, and a read tries it now; so does a write the agent certainly did not apply.
+                    Interlocked.CompareExchange(ref _preferred, (index + 1) % _bases.Length, index);
+                    var moveOn = (resendable || notApplied) && attempt < _bases.Length - 1;
+                    Health.Failed(baseUri.Authority, new IOException(trouble), everyEndpoint: attempt == _bases.Length - 1);
+                    if (moveOn)
+                    {
+                        LogEndpointDown(_logger, baseUri.Authority, trouble);
+                        continue;
+                    }
+
+                    return answer;
+                }
+
                 if (index != start)
                 {
                     Volatile.Write(ref _preferred, index);
                 }
 
-                return new ConsulResponse(response.StatusCode, consulIndex, content, baseUri.Authority);
+                Health.Answered(baseUri.Authority);
+                return answer;
             }
             catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
             {
                 throw;
             }
-            catch (OperationCanceledException e) when (timeout.IsCancellationRequested)
-            {
-                throw ConsulErrors.Unavailable($"Consul did not answer within {limit.TotalSeconds:0.###} s (endpoints tried: {Tried(start, attempt)}).", key, e);
-            }
-            catch (Exception e) when (IsConnectFailure(e))
-            {
-                // Nothing was sent: the next endpoint may take the request.
-                last = e;
-                LogEndpointDown(_logger, baseUri.Authority, e.Message);
-            }
             catch (Exception e) when (e is HttpRequestException or IOException or OperationCanceledException)
             {
-                throw ConsulErrors.Unavailable($"The connection to Consul at {baseUri.Authority} was lost: {e.Message} (endpoints tried: {Tried(start, attempt)}).", key, e);
+                // This endpoint failed: later calls start at the next one.
+                Interlocked.CompareExchange(ref _preferred, (index + 1) % _bases.Length, index);
+                var what = timeout.IsCancellationRequested
+                    ? $"{baseUri.Authority} did not answer within {limit.TotalSeconds:0.###} s"
+                    : $"the connection to {baseUri.Authority} failed: {e.Message}";
+                var mayHaveArrived = !IsConnectFailure(e) && (content is null || content.Sent);
+                if (mayHaveArrived && !resendable)
+                {
+                    // The write may have been applied, now or later (a paused server applies what it queued when it
+                    // resumes): resending it elsewhere could apply it twice or after newer writes. The caller decides.
+                    Health.Failed(baseUri.Authority, e, everyEndpoint: _bases.Length == 1);
+                    throw KvException.Unavailable($"Consul write sent to {baseUri.Authority} got no answer ({what}; endpoints tried: {Tried(start, attempt)}).", e, outcomeUnknown: true, key);
+                }
+
+                Health.Failed(baseUri.Authority, e, everyEndpoint: attempt == _bases.Length - 1);
+                LogEndpointDown(_logger, baseUri.Authority, what);
+                last = new IOException(what, e);
             }
         }
 
-        throw ConsulErrors.Unavailable($"No Consul endpoint answered (endpoints tried: {_endpointNames}): {last?.Message}", key, last);
+        throw ConsulErrors.Unavailable($"No Consul endpoint answered (endpoints tried: {Tried(start, _bases.Length - 1)}): {last?.Message}", key, last);
     }
 
     /// <inheritdoc />
     public void Dispose() => _http.Dispose();
+
+    /// <summary>
+    /// Why an answer says the agent cannot serve now (another endpoint may), or null; <paramref name="notApplied"/> when
+    /// such an answer also proves a write was not applied (no leader to apply it, rate-limited before it was read).
+    /// </summary>
+    private static string? CannotServe(in ConsulResponse response, out bool notApplied)
+    {
+        notApplied = false;
+        var code = (int)response.Status;
+        if (code is not (429 or 500 or 502 or 503 or 504))
+        {
+            return null;
+        }
+
+        var text = System.Text.Encoding.UTF8.GetString(response.Body, 0, Math.Min(response.Body.Length, 300)).Trim();
+        var noLeader = text.Contains("No cluster leader", StringComparison.OrdinalIgnoreCase) || text.Contains("No known Consul servers", StringComparison.OrdinalIgnoreCase);
+        if (code == 500 && !noLeader && !text.Contains("rpc error", StringComparison.OrdinalIgnoreCase))
+        {
+            // Other 500s (an invalid session TTL, a denied ACL) are the same on every endpoint.
+            return null;
+        }
+
+        notApplied = code == 429 || noLeader;
+        return $"{response.Endpoint} answered {code}: {(text.Length == 0 ? "no body" : text)}";
+    }
+
+    private static string Describe(HttpResponseMessage response)
+    {
+        var server = response.Headers.Server.Count > 0 ? "Server: " + response.Headers.Server + ", " : string.Empty;
+        return server + "Content-Type: " + (response.Content.Headers.ContentType?.ToString() ?? "none");
+    }
 
     private static bool IsConnectFailure(Exception e)
     {
@@ -226,6 +316,36 @@ internal sealed partial class ConsulTransport : IDisposable
         return string.Join(", ", names);
     }
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Consul endpoint {Endpoint} is not reachable ({Reason}); trying the next one.")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Consul endpoint {Endpoint} failed ({Reason}); trying the next one.")]
     private static partial void LogEndpointDown(ILogger logger, string endpoint, string reason);
+
+    /// <summary>Request content that records whether its body was handed to the connection (so the request may have arrived).</summary>
+    private sealed class TrackedContent : HttpContent
+    {
+        private readonly ReadOnlyMemory<byte> _body;
+        private int _sent;
+
+        public TrackedContent(ReadOnlyMemory<byte> body, MediaTypeHeaderValue type)
+        {
+            _body = body;
+            Headers.ContentType = type;
+        }
+
+        /// <summary>True once sending of the body began.</summary>
+        public bool Sent => Volatile.Read(ref _sent) != 0;
+
+        protected override Task SerializeToStreamAsync(Stream stream, TransportContext? context) => SerializeToStreamAsync(stream, context, CancellationToken.None);
+
+        protected override async Task SerializeToStreamAsync(Stream stream, TransportContext? context, CancellationToken cancellationToken)
+        {
+            Volatile.Write(ref _sent, 1);
+            await stream.WriteAsync(_body, cancellationToken).ConfigureAwait(false);
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = _body.Length;
+            return true;
+        }
+    }
 }

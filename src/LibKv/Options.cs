@@ -8,6 +8,12 @@ public sealed class WriteOptions
 
     /// <summary>With <see cref="Ttl"/>: the store refreshes the key until it is disposed (service registration).</summary>
     public bool KeepAlive { get; init; }
+
+    /// <summary>
+    /// A fenced write: applied only if this locker (of the same store) still holds its lock at the server, in the same
+    /// transaction; otherwise <see cref="KvErrorCode.LockNotHeld"/> and nothing changes.
+    /// </summary>
+    public ILocker? IfHeld { get; init; }
 }
 
 /// <summary>Options of one read or watch.</summary>

@@ -38,3 +38,11 @@ public sealed class ConsulWatchTests(ConsulFixture f) : WatchTests(f), IClassFix
 public sealed class ConsulLockTests(ConsulFixture f) : LockTests(f), IClassFixture<ConsulFixture>;
 
 public sealed class ConsulErrorTests(ConsulFixture f) : ErrorTests(f), IClassFixture<ConsulFixture>;
+
+public sealed class ConsulCounterTests(ConsulFixture f) : CounterTests(f), IClassFixture<ConsulFixture>;
+
+public sealed class ConsulServiceRegistryTests(ConsulFixture f) : ServiceRegistryTests(f), IClassFixture<ConsulFixture>;
+
+public sealed class ConsulLeaderElectionTests(ConsulFixture f) : LeaderElectionTests(f), IClassFixture<ConsulFixture>;
+
+public sealed class ConsulSemaphoreTests(ConsulFixture f) : SemaphoreTests(f), IClassFixture<ConsulFixture>;

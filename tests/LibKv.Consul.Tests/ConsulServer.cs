@@ -15,12 +15,15 @@ public sealed class ConsulServer : IAsyncDisposable
     private readonly bool _dev;
     private readonly string? _extraConfig;
     private readonly int[] _ports;
+    private readonly ConsulServer? _joins;
+    private bool _leaderless;
     private Process? _process;
     private Process? _watchdog;
     private readonly StringBuilder _log = new();
 
-    private ConsulServer(bool dev, string? extraConfig)
+    private ConsulServer(bool dev, string? extraConfig, ConsulServer? joins = null)
     {
+        _joins = joins;
         _dev = dev;
         _extraConfig = extraConfig;
         _dir = Path.Combine(Path.GetTempPath(), "libkv-consul-" + Guid.NewGuid().ToString("N"));
@@ -37,6 +40,25 @@ public sealed class ConsulServer : IAsyncDisposable
     public static async Task<ConsulServer> StartAsync(bool dev, string? extraConfig = null)
     {
         var server = new ConsulServer(dev, extraConfig);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Cleanup();
+        await server.StartProcessAsync();
+        return server;
+    }
+
+    /// <summary>Starts a client agent (no server role) that joins <paramref name="server"/>'s cluster: a second endpoint of the same data.</summary>
+    public static async Task<ConsulServer> StartClientAsync(ConsulServer server)
+    {
+        var client = new ConsulServer(dev: false, null, server);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => client.Cleanup();
+        await client.StartProcessAsync();
+        return client;
+    }
+
+    /// <summary>Starts a server that waits for a second one (<c>-bootstrap-expect 2</c>) and so never has a leader: it answers "No cluster leader".</summary>
+    public static async Task<ConsulServer> StartLeaderlessAsync()
+    {
+        // Consul holds a request up to rpc_hold_timeout (7 s) waiting for a leader before it answers "No cluster leader".
+        var server = new ConsulServer(dev: false, "performance { rpc_hold_timeout = \"300ms\" }\n") { _leaderless = true };
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Cleanup();
         await server.StartProcessAsync();
         return server;
@@ -65,6 +87,15 @@ public sealed class ConsulServer : IAsyncDisposable
 
         throw new InvalidOperationException("No repository root (LibKv.sln) above " + AppContext.BaseDirectory + "; set LIBKV_CONSUL_BIN.");
     }
+
+    /// <summary>The agent's HTTP port.</summary>
+    public int HttpPort => _ports[0];
+
+    /// <summary>Freezes the agent with SIGSTOP: its connections stay open and nothing answers.</summary>
+    public void Pause() => Signal("STOP");
+
+    /// <summary>Resumes a paused agent with SIGCONT.</summary>
+    public void Resume() => Signal("CONT");
 
     /// <summary>Kills the agent (its data dir stays, for <see cref="StartProcessAsync"/> again).</summary>
     public void Kill()
@@ -113,9 +144,13 @@ public sealed class ConsulServer : IAsyncDisposable
         {
             args.Add("-dev");
         }
+        else if (_joins is not null)
+        {
+            args.AddRange(["-data-dir", Path.Combine(_dir, "data"), "-node", "libkv-client-" + _ports[0], "-retry-join", "127.0.0.1:" + _joins._ports[1], "-retry-interval", "1s"]);
+        }
         else
         {
-            args.AddRange(["-server", "-bootstrap-expect", "1", "-data-dir", Path.Combine(_dir, "data"), "-node", "libkv-test"]);
+            args.AddRange(["-server", "-bootstrap-expect", _leaderless ? "2" : "1", "-data-dir", Path.Combine(_dir, "data"), "-node", "libkv-test"]);
         }
 
         args.AddRange([
@@ -156,6 +191,11 @@ public sealed class ConsulServer : IAsyncDisposable
             try
             {
                 var leader = await s_http.GetStringAsync($"http://{Endpoint}/v1/status/leader");
+                if (_leaderless)
+                {
+                    return;
+                }
+
                 if (leader.Trim().Trim('"').Length > 0 && await KvReadyAsync())
                 {
                     if (_dev)
@@ -180,6 +220,13 @@ public sealed class ConsulServer : IAsyncDisposable
 
         Kill();
         throw new InvalidOperationException("consul did not elect a leader within 60 s:\n" + LogText());
+    }
+
+    private void Signal(string signal)
+    {
+        var id = _process?.Id ?? throw new InvalidOperationException("consul is not running.");
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-" + signal, id.ToString(CultureInfo.InvariantCulture)]) { UseShellExecute = false })!;
+        kill.WaitForExit();
     }
 
     /// <summary>Destroys sessions from outside, as their expiry would.</summary>
@@ -224,7 +271,7 @@ public sealed class ConsulServer : IAsyncDisposable
     /// processes are identified by their start time (/proc/PID/stat field 22) captured now, and the agent also by
     /// its unique config path on its command line: a recycled PID is never killed.
     /// </summary>
-    private static Process StartWatchdog(int agentPid, string configPath)
+    internal static Process StartWatchdog(int agentPid, string configPath)
     {
         const string script = """
             st() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }

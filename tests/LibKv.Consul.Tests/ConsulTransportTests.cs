@@ -12,7 +12,7 @@ public sealed class ConsulTransportTests
     [Fact]
     public async Task A_call_with_a_cancelled_token_sends_nothing_not_even_a_keep_alive_session()
     {
-        using var silent = new SilentServer();
+        using var silent = new HungListener();
         await using var store = new ConsulStore(new StoreOptions { Endpoints = { silent.Endpoint }, RequestTimeout = TimeSpan.FromSeconds(1) });
         using var cts = new CancellationTokenSource();
         await cts.CancelAsync();
@@ -35,7 +35,7 @@ public sealed class ConsulTransportTests
     [Fact]
     public async Task A_server_that_never_answers_is_Unavailable_naming_it_within_the_request_timeout()
     {
-        using var silent = new SilentServer();
+        using var silent = new HungListener();
         var timeout = TimeSpan.FromSeconds(1);
         await using var store = new ConsulStore(new StoreOptions { Endpoints = { silent.Endpoint }, RequestTimeout = timeout });
         var clock = Stopwatch.StartNew();
@@ -65,7 +65,7 @@ public sealed class ConsulTransportTests
     [Fact]
     public async Task Disposing_a_watch_subscription_aborts_its_request()
     {
-        using var silent = new SilentServer();
+        using var silent = new HungListener();
         await using var store = new ConsulStore(new StoreOptions { Endpoints = { silent.Endpoint }, RequestTimeout = TimeSpan.FromSeconds(60) });
         var subscription = store.WatchTree("d").Subscribe(_ => { });
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(20));
@@ -90,36 +90,5 @@ public sealed class ConsulTransportTests
         }
 
         Assert.True(closed, "the watch's connection was closed when the subscription was disposed");
-    }
-
-    /// <summary>A loopback listener that accepts connections and never answers; the kernel keeps what clients send.</summary>
-    private sealed class SilentServer : IDisposable
-    {
-        private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-
-        public SilentServer() => _listener.Start(64);
-
-        public string Endpoint => $"127.0.0.1:{((IPEndPoint)_listener.LocalEndpoint).Port}";
-
-        /// <summary>The request line of every connection made so far.</summary>
-        public List<string> RequestLines()
-        {
-            var lines = new List<string>();
-            while (_listener.Pending())
-            {
-                using var client = _listener.AcceptTcpClient();
-                client.ReceiveTimeout = 5000;
-                var buffer = new byte[4096];
-                var read = client.GetStream().Read(buffer);
-                var text = Encoding.ASCII.GetString(buffer, 0, read);
-                lines.Add(text.Split("\r\n")[0]);
-            }
-
-            return lines;
-        }
-
-        public Task<TcpClient> AcceptAsync(CancellationToken cancellationToken) => _listener.AcceptTcpClientAsync(cancellationToken).AsTask();
-
-        public void Dispose() => _listener.Stop();
     }
 }

@@ -16,3 +16,11 @@ public sealed class EtcdWatchTests(EtcdFixture f) : WatchTests(f), IClassFixture
 public sealed class EtcdLockTests(EtcdFixture f) : LockTests(f), IClassFixture<EtcdFixture>;
 
 public sealed class EtcdErrorTests(EtcdFixture f) : ErrorTests(f), IClassFixture<EtcdFixture>;
+
+public sealed class EtcdCounterTests(EtcdFixture f) : CounterTests(f), IClassFixture<EtcdFixture>;
+
+public sealed class EtcdServiceRegistryTests(EtcdFixture f) : ServiceRegistryTests(f), IClassFixture<EtcdFixture>;
+
+public sealed class EtcdLeaderElectionTests(EtcdFixture f) : LeaderElectionTests(f), IClassFixture<EtcdFixture>;
+
+public sealed class EtcdSemaphoreTests(EtcdFixture f) : SemaphoreTests(f), IClassFixture<EtcdFixture>;

@@ -35,3 +35,13 @@ public sealed class MemoryWatchTests(MemoryFixture f) : WatchTests(f), IClassFix
 public sealed class MemoryLockTests(MemoryFixture f) : LockTests(f), IClassFixture<MemoryFixture>;
 
 public sealed class MemoryErrorTests(MemoryFixture f) : ErrorTests(f), IClassFixture<MemoryFixture>;
+
+public sealed class MemoryCounterTests(MemoryFixture f) : CounterTests(f), IClassFixture<MemoryFixture>;
+
+public sealed class MemoryServiceRegistryTests(MemoryFixture f) : ServiceRegistryTests(f), IClassFixture<MemoryFixture>;
+
+public sealed class MemoryLeaderElectionTests(MemoryFixture f) : LeaderElectionTests(f), IClassFixture<MemoryFixture>;
+
+public sealed class MemorySemaphoreTests(MemoryFixture f) : SemaphoreTests(f), IClassFixture<MemoryFixture>;
+
+public sealed class MemoryFencedWriteTests(MemoryFixture f) : FencedWriteTests(f), IClassFixture<MemoryFixture>;

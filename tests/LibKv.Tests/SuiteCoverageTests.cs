@@ -27,7 +27,11 @@ public sealed class SuiteCoverageTests
     public void The_suite_has_a_class_for_every_area_of_the_contract()
     {
         Assert.Equal(
-            new[] { "AtomicTests", "BasicOpsTests", "ErrorTests", "KeyTests", "LockTests", "TtlTests", "WatchTests" },
+            new[]
+            {
+                "AtomicTests", "BasicOpsTests", "CounterTests", "ErrorTests", "FencedWriteTests", "KeyTests", "LeaderElectionTests", "LockTests",
+                "SemaphoreTests", "ServiceRegistryTests", "TtlTests", "WatchTests",
+            },
             s_suite.Select(t => t.Name));
     }
 

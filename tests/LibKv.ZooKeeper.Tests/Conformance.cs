@@ -16,3 +16,11 @@ public sealed class ZooKeeperWatchTests(ZooKeeperFixture f) : WatchTests(f), ICl
 public sealed class ZooKeeperLockTests(ZooKeeperFixture f) : LockTests(f), IClassFixture<ZooKeeperFixture>;
 
 public sealed class ZooKeeperErrorTests(ZooKeeperFixture f) : ErrorTests(f), IClassFixture<ZooKeeperFixture>;
+
+public sealed class ZooKeeperCounterTests(ZooKeeperFixture f) : CounterTests(f), IClassFixture<ZooKeeperFixture>;
+
+public sealed class ZooKeeperServiceRegistryTests(ZooKeeperFixture f) : ServiceRegistryTests(f), IClassFixture<ZooKeeperFixture>;
+
+public sealed class ZooKeeperLeaderElectionTests(ZooKeeperFixture f) : LeaderElectionTests(f), IClassFixture<ZooKeeperFixture>;
+
+public sealed class ZooKeeperSemaphoreTests(ZooKeeperFixture f) : SemaphoreTests(f), IClassFixture<ZooKeeperFixture>;

@@ -85,6 +85,11 @@ public abstract class KvStoreBase : IStore
         var o = CheckWrite(options);
         CheckValue(k, value);
         ThrowIfDisposed();
+        if (o.IfHeld is not null && FenceError(k, o.IfHeld) is { } fence)
+        {
+            return ValueTask.FromException(fence);
+        }
+
         KvMetrics.Operation(Backend, "put");
         return KvTelemetry.Enabled
             ? KvTelemetry.Start(Backend, "put", k).Run((this, k, value, o, cancellationToken), static s => s.Item1.PutCoreAsync(s.k, s.value, s.o, s.cancellationToken))
@@ -158,6 +163,11 @@ public abstract class KvStoreBase : IStore
         var o = CheckWrite(options);
         CheckValue(k, value);
         ThrowIfDisposed();
+        if (o.IfHeld is not null && FenceError(k, o.IfHeld) is { } fence)
+        {
+            return ValueTask.FromException<KVPair>(fence);
+        }
+
         KvMetrics.Operation(Backend, "atomic_put");
         return KvTelemetry.Enabled
             ? KvTelemetry.Start(Backend, "atomic_put", k).Run((this, k, value, previous, o, cancellationToken), static s => s.Item1.AtomicPutCoreAsync(s.k, s.value, s.previous, s.o, s.cancellationToken))
@@ -278,6 +288,12 @@ public abstract class KvStoreBase : IStore
     /// <summary>Releases connections, leases and sessions; called once, after <see cref="Closing"/> is cancelled.</summary>
     protected abstract ValueTask DisposeCoreAsync();
 
+    /// <summary>True when the backend applies <see cref="WriteOptions.IfHeld"/> in the write's transaction; otherwise such a write is NotSupported.</summary>
+    protected virtual bool SupportsFencedWrites => false;
+
+    /// <summary>True when <paramref name="locker"/> was made by this store (a fence can only name a lock of the same store).</summary>
+    protected virtual bool OwnsLocker(ILocker locker) => false;
+
     /// <summary>Throws <see cref="ObjectDisposedException"/> once the store is disposed.</summary>
     protected void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(IsDisposed, this);
 
@@ -324,7 +340,28 @@ public abstract class KvStoreBase : IStore
             throw new ArgumentException("WriteOptions.KeepAlive needs a Ttl.", nameof(options));
         }
 
+        if (options.IfHeld is not null && options.KeepAlive)
+        {
+            throw new ArgumentException("WriteOptions.IfHeld cannot be combined with KeepAlive: a keep-alive key is written again after a lost session, when the lock may be gone.", nameof(options));
+        }
+
         return options;
+    }
+
+    private KvException? FenceError(string key, ILocker locker)
+    {
+        if (!SupportsFencedWrites)
+        {
+            return new KvException(KvErrorCode.NotSupported, $"Fenced writes (WriteOptions.IfHeld) are not supported by the {Backend} backend yet.", key);
+        }
+
+        if (!OwnsLocker(locker))
+        {
+            throw new ArgumentException("WriteOptions.IfHeld must be a locker made by this store's NewLock.", "options");
+        }
+
+        // Not held here: certainly not held at the server either, so nothing is sent.
+        return locker.IsHeld ? null : new KvException(KvErrorCode.LockNotHeld, $"The write of '{key}' is fenced by the lock '{locker.Key}', which this client does not hold.", key);
     }
 
     private static void CheckValue(string key, ReadOnlyMemory<byte> value)

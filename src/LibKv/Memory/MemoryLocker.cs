@@ -18,6 +18,11 @@ internal sealed class MemoryLocker : LockerBase
         store.Track(this, add: true);
     }
 
+    internal MemoryStore Store => _store;
+
+    /// <summary>True when this locker holds its lock in the space; call under the space's gate.</summary>
+    internal bool HoldsInSpace() => _current is { IsLost: false } && ReferenceEquals(_store.Space.LockQueueOf(_fullKey).Holder, this);
+
     /// <summary>Ends the current hold as a lost session would, and passes the lock on.</summary>
     public void LoseHold()
     {

@@ -65,6 +65,21 @@ public sealed class MemoryStore : KvStoreBase
         SetState(StoreState.Reconnected);
     }
 
+    /// <inheritdoc />
+    protected override bool SupportsFencedWrites => true;
+
+    /// <inheritdoc />
+    protected override bool OwnsLocker(ILocker locker) => locker is MemoryLocker m && ReferenceEquals(m.Store, this);
+
+    private static void CheckFence(string key, WriteOptions options)
+    {
+        // Under the space's gate: the check and the write are one step, as in a server transaction.
+        if (options.IfHeld is MemoryLocker locker && !locker.HoldsInSpace())
+        {
+            throw new KvException(KvErrorCode.LockNotHeld, $"The write of '{key}' is fenced by the lock '{locker.Key}', which is no longer held.", key);
+        }
+    }
+
     internal void Track(MemoryLocker locker, bool add)
     {
         lock (_space.Gate)
@@ -86,6 +101,7 @@ public sealed class MemoryStore : KvStoreBase
         cancellationToken.ThrowIfCancellationRequested();
         lock (_space.Gate)
         {
+            CheckFence(key, options);
             _space.Write(Full(key), value, options.Ttl, options.KeepAlive ? this : null);
         }
 
@@ -187,6 +203,7 @@ public sealed class MemoryStore : KvStoreBase
         var full = Full(key);
         lock (_space.Gate)
         {
+            CheckFence(key, options);
             var current = _space.Find(full);
             Check(key, current, previous, creating: previous is null);
             var entry = _space.Write(full, value, options.Ttl, options.KeepAlive ? this : null);
