@@ -149,20 +149,20 @@ public abstract class ClusterScenarioTests<TCluster>
         var violations = new List<string>();
         foreach (var writer in _run.Writers)
         {
-            var notSent = writer.NotSent.ToHashSet();
+            var notSent = writer.NotSent;
             _run.Log($"{writer.Key}: {notSent.Count} Puts failed as certainly not sent (OutcomeUnknown = false), {writer.Unknown.Count - notSent.Count} with an unknown outcome");
             var final = await FinalAsync(writer.Key);
-            if (final is not null && notSent.Contains(final.Value))
+            if (final is not null && notSent.TryGetValue(final.Value, out var finalError))
             {
-                violations.Add($"{writer.Key} ends on {final}, whose Put failed with OutcomeUnknown = false");
+                violations.Add($"{writer.Key} ends on {final}, whose Put failed with OutcomeUnknown = false: {finalError}");
             }
 
             foreach (var w in _run.Watchers.Where(w => w.Key == writer.Key))
             {
-                foreach (var v in w.Seen.Where(notSent.Contains).Order())
+                foreach (var v in w.Seen.Where(notSent.ContainsKey).Order())
                 {
                     var back = w.BackSteps.Where(s => s.To == v).Select(s => $" (a step back from {s.From})").FirstOrDefault();
-                    violations.Add($"watch {w.Name} of {w.Key} delivered {v}{back}, whose Put failed with OutcomeUnknown = false");
+                    violations.Add($"watch {w.Name} of {w.Key} delivered {v}{back}, whose Put failed with OutcomeUnknown = false: {notSent[v]}");
                 }
             }
         }

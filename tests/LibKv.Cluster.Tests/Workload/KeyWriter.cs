@@ -5,7 +5,7 @@ public sealed class KeyWriter
 {
     private readonly IStore _store;
     private readonly HashSet<long> _unknown = new();
-    private readonly HashSet<long> _notSent = new();
+    private readonly Dictionary<long, string> _notSent = new();
     private long _lastAcked;
     private int _acked;
 
@@ -38,14 +38,14 @@ public sealed class KeyWriter
         }
     }
 
-    /// <summary>Values whose Put failed with Unavailable and OutcomeUnknown = false: LibKv says they were certainly not sent.</summary>
-    public IReadOnlyCollection<long> NotSent
+    /// <summary>Values whose Put failed with Unavailable and OutcomeUnknown = false (LibKv says: certainly not sent), with the error.</summary>
+    public IReadOnlyDictionary<long, string> NotSent
     {
         get
         {
             lock (_unknown)
             {
-                return _notSent.ToList();
+                return new Dictionary<long, string>(_notSent);
             }
         }
     }
@@ -69,7 +69,7 @@ public sealed class KeyWriter
                     _unknown.Add(value);
                     if (e is KvException { Code: KvErrorCode.Unavailable, OutcomeUnknown: false })
                     {
-                        _notSent.Add(value);
+                        _notSent[value] = e.Message;
                     }
                 }
 
