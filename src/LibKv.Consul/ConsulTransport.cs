@@ -166,6 +166,13 @@ internal sealed partial class ConsulTransport : IDisposable
                         continue;
                     }
 
+                    if (!resendable && !notApplied)
+                    {
+                        // An error such as "rpc error making call: leadership lost while committing log" does not
+                        // prove the write was not applied: the raft entry may commit anyway, now or later.
+                        throw KvException.Unavailable($"Consul write failed without proof it was not applied ({trouble}).", outcomeUnknown: true, key: key);
+                    }
+
                     return answer;
                 }
 
