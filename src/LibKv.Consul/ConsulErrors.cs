@@ -147,9 +147,9 @@ internal static class ConsulErrors
             key);
 
     /// <summary>A value too large for the transaction endpoint where no other way exists.</summary>
-    public static KvException TooLargeForTxn(string key, int length) =>
+    public static KvException TooLargeForTxn(string key, int length, string what = "An AtomicPut with a TTL") =>
         new(KvErrorCode.NotSupported,
-            $"An AtomicPut with a TTL needs a Consul transaction, and a {length}-byte value does not fit in one (txn_max_req_len, 512 KiB of base64 JSON by default).",
+            $"{what} needs a Consul transaction, and a {length}-byte value does not fit in one (txn_max_req_len, 512 KiB of base64 JSON by default).",
             key);
 
     private static string BodyText(byte[] body)
