@@ -341,6 +341,13 @@ internal sealed class ConsulClient
     private async Task<KvException> NotConsulAsync(ConsulResponse response, string request, CancellationToken cancellationToken)
     {
         var body = Encoding.UTF8.GetString(response.Body, 0, Math.Min(response.Body.Length, 200)).Trim();
+        if (body.Contains("HTTP request to an HTTPS server", StringComparison.OrdinalIgnoreCase))
+        {
+            return new KvException(
+                KvErrorCode.InvalidConfiguration,
+                $"The endpoint {response.Endpoint} serves HTTPS and was spoken to in plain HTTP ({request} answered {(int)response.Status}: {body}). Use https://{response.Endpoint} or StoreOptions.Tls.Enabled, with Tls.CaFile (and a client certificate when the agent verifies them).");
+        }
+
         var what = $"{request} answered {(int)response.Status} ({response.ServerText ?? "no Consul headers"}{(body.Length == 0 ? string.Empty : ": " + body)})";
         try
         {
