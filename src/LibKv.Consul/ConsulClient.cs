@@ -237,6 +237,11 @@ internal sealed class ConsulClient
         };
         var body = JsonSerializer.SerializeToUtf8Bytes(request, ConsulJsonContext.Default.ConsulSessionRequest);
         var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/create", body, jsonBody: true, null, resendable: true, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccess && ConsulErrors.FromStatus(response.Status, response.Body, null, response.Endpoint) is { Code: KvErrorCode.Unauthorized } denied)
+        {
+            throw ConsulErrors.NoSessionRights(denied);
+        }
+
         EnsureSuccess(response, null);
         return Parse(response.Body, ConsulJsonContext.Default.ConsulSessionInfo).ID;
     }

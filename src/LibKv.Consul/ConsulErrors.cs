@@ -146,6 +146,13 @@ internal static class ConsulErrors
             $"Consul does not accept this TTL ({serverText.Trim()}): session TTLs must be at least the server's '{SessionTtlMinSetting}' (10s by default). Use a longer TTL or lower {SessionTtlMinSetting} on the servers.",
             key);
 
+    /// <summary>Unauthorized for a session the token may not create: TTL keys, keep-alive keys and locks all need one.</summary>
+    public static KvException NoSessionRights(KvException denied) =>
+        new(KvErrorCode.Unauthorized,
+            $"{denied.Message.TrimEnd('.')}. TTL keys, keep-alive keys and locks need a Consul session: the token needs session rights (session_prefix \"\" {{ policy = \"write\" }}, or session write on this agent's node) besides key rights under the store's Root.",
+            denied.Key,
+            denied);
+
     /// <summary>A value too large for the transaction endpoint where no other way exists.</summary>
     public static KvException TooLargeForTxn(string key, int length, string what = "An AtomicPut with a TTL") =>
         new(KvErrorCode.NotSupported,
