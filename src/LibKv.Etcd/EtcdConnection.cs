@@ -23,19 +23,38 @@ internal sealed class EtcdConnection : IDisposable
 
     public EtcdConnection(StoreOptions options, ILogger logger)
     {
-        if (options.Endpoints.Any(e => e.TrimStart().StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
+        var endpoints = Endpoint.ParseAll(options.Endpoints, EtcdStore.DefaultEndpoint);
+        if (endpoints.FirstOrDefault(e => e.Tls) is { } tls)
         {
-            throw new KvException(KvErrorCode.NotSupported, "The etcd backend speaks plain HTTP/2 only; https endpoints (TLS) are not supported.");
+            throw new KvException(KvErrorCode.NotSupported, $"The etcd backend speaks plain HTTP/2 only; endpoint '{tls.Text}' asks for TLS (https), which is not supported yet.");
         }
 
-        _endpoints = Endpoint.ParseAll(options.Endpoints, EtcdStore.DefaultEndpoint).Select(e => GrpcEndpoint.Create(e.Host, e.Port)).ToArray();
+        if (options.Tls is { Enabled: true })
+        {
+            // Never fall back to plaintext when TLS was asked for.
+            throw new KvException(KvErrorCode.NotSupported, "The etcd backend speaks plain HTTP/2 only; StoreOptions.Tls.Enabled asks for TLS, which is not supported yet.");
+        }
+
+        Endpoints = endpoints;
+        _endpoints = endpoints.Select(GrpcEndpoint.Create).ToArray();
         _transport = new GrpcTransport(options.ConnectionTimeout);
         RequestTimeout = options.RequestTimeout;
         _username = string.IsNullOrEmpty(options.Username) ? null : options.Username;
         _password = options.Password;
         _logger = logger;
+        Time = options.TimeProvider ?? TimeProvider.System;
+        Reachability = new EtcdReachability(logger, Time, _endpoints.Length);
         EndpointList = string.Join(", ", _endpoints.Select(e => e.Name));
     }
+
+    /// <summary>The store's clock.</summary>
+    public TimeProvider Time { get; }
+
+    /// <summary>Whether the endpoints can be reached (connection state and outage logs).</summary>
+    public EtcdReachability Reachability { get; }
+
+    /// <summary>The parsed endpoints, in order.</summary>
+    public IReadOnlyList<KvEndpoint> Endpoints { get; }
 
     /// <summary>Every endpoint, for messages.</summary>
     public string EndpointList { get; }
@@ -50,10 +69,11 @@ internal sealed class EtcdConnection : IDisposable
     public bool HasCredentials => _username is not null;
 
     /// <summary>
-    /// One unary call under RequestTimeout: fails over to the next endpoint on Unavailable (writes only when the request
-    /// surely was not sent), re-authenticates once on an invalid token, and maps every failure to <see cref="KvException"/>.
+    /// One unary call under RequestTimeout: fails over to the next endpoint on Unavailable (a <see cref="EtcdCall.Write"/>
+    /// only while it surely was not sent), re-authenticates once on an invalid token, and maps every failure to
+    /// <see cref="KvException"/>; a write that may have reached a server without an answer fails with OutcomeUnknown.
     /// </summary>
-    public async Task<T> CallAsync<T>(string path, IMessage request, MessageParser<T> parser, string? key, bool idempotent, CancellationToken cancellationToken, bool singleRound = false)
+    public async Task<T> CallAsync<T>(string path, IMessage request, MessageParser<T> parser, string? key, EtcdCall kind, CancellationToken cancellationToken, bool singleRound = false)
         where T : class, IMessage<T>
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -64,37 +84,55 @@ internal sealed class EtcdConnection : IDisposable
         var attempts = 0;
         var reauthenticated = false;
         var backoff = TimeSpan.FromMilliseconds(50);
+        var resendable = kind != EtcdCall.Write;
+        var maybeSent = false;
         Exception? last = null;
         while (true)
         {
             var endpoint = _endpoints[Volatile.Read(ref _current) % _endpoints.Length];
             string? token = null;
+            var sending = false;
+            long connects = 0;
 
-            // With several endpoints an idempotent call gives each attempt a slice, so a hung server does not use it all.
-            using var slice = idempotent ? AttemptTimeout(linked.Token) : null;
+            // With several endpoints a resendable call gives each attempt a slice, so a hung server does not use it all.
+            using var slice = resendable ? AttemptTimeout(linked.Token) : null;
             var attemptToken = slice?.Token ?? linked.Token;
             try
             {
                 token = await TokenAsync(endpoint, attemptToken).ConfigureAwait(false);
-                return await _transport.UnaryAsync(endpoint, path, request, parser, token, attemptToken).ConfigureAwait(false);
+                connects = _transport.Connects.Mark(endpoint);
+                sending = true;
+                var result = await _transport.UnaryAsync(endpoint, path, request, parser, token, attemptToken).ConfigureAwait(false);
+                Reachability.Reached(endpoint.Name);
+                return result;
             }
             catch (GrpcException e) when (HasCredentials && !reauthenticated && EtcdErrors.IsTokenProblem(e))
             {
+                // Refused for its token: not applied, so it may be sent again.
                 reauthenticated = true;
                 Interlocked.CompareExchange(ref _token, null, token);
             }
-            catch (GrpcException e) when (EtcdErrors.IsRetryable(e) && (idempotent || e.NotSent))
+            catch (GrpcException e) when (EtcdErrors.IsRetryable(e))
             {
+                var sent = sending && !e.NotSent;
+                maybeSent |= sent;
                 last = e;
+                Advance(endpoint);
+                Reachability.Failed(endpoint.Name, e, answered: e.Answered);
+                if (sent && !resendable)
+                {
+                    // It may have reached the server (and may still be applied): never resent to another endpoint.
+                    throw EtcdErrors.ToKv(e, key, EndpointList, outcomeUnknown: true);
+                }
+
                 attempts++;
                 EtcdLog.CallRetry(_logger, path, endpoint.Name, e.Detail);
                 EtcdMetrics.Retries.Add(1);
-                Advance(endpoint);
                 if (attempts % _endpoints.Length == 0)
                 {
                     if (singleRound)
                     {
-                        throw EtcdErrors.ToKv(e, key, EndpointList);
+                        throw EtcdErrors.ToKv(e, key, EndpointList, outcomeUnknown: kind != EtcdCall.Read && maybeSent);
                     }
 
                     try
@@ -103,7 +141,7 @@ internal sealed class EtcdConnection : IDisposable
                     }
                     catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
                     {
-                        throw EtcdErrors.Timeout(RequestTimeout, key, EndpointList, last);
+                        throw EtcdErrors.Timeout(RequestTimeout, key, EndpointList, last, outcomeUnknown: kind != EtcdCall.Read && maybeSent);
                     }
 
                     backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, s_maxBackoff.Ticks));
@@ -111,18 +149,28 @@ internal sealed class EtcdConnection : IDisposable
             }
             catch (GrpcException e)
             {
-                throw EtcdErrors.ToKv(e, key, EndpointList);
+                // The server's own answer (or a broken one after sending, which may have been applied).
+                if (e.Answered)
+                {
+                    Reachability.Reached(endpoint.Name);
+                }
+
+                throw EtcdErrors.ToKv(e, key, EndpointList, outcomeUnknown: kind != EtcdCall.Read && (maybeSent || (sending && !e.NotSent && !e.Answered)));
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
-                // No answer in time: whatever comes next starts on the next endpoint.
+                // No answer in time: whatever comes next starts on the next endpoint. A request still waiting for a
+                // connection that could not be made never left.
+                maybeSent |= sending && !_transport.Connects.SurelyNotConnected(endpoint, connects);
                 Advance(endpoint);
+                var silent = new GrpcException(GrpcStatusCode.DeadlineExceeded, "no answer in time", endpoint.Name);
+                Reachability.Failed(endpoint.Name, silent, answered: false);
                 if (timeout.IsCancellationRequested || slice is null)
                 {
-                    throw EtcdErrors.Timeout(RequestTimeout, key, EndpointList, last);
+                    throw EtcdErrors.Timeout(RequestTimeout, key, EndpointList, last ?? silent, outcomeUnknown: kind != EtcdCall.Read && maybeSent);
                 }
 
-                last = new GrpcException(GrpcStatusCode.DeadlineExceeded, "no answer in time", endpoint.Name);
+                last = silent;
                 EtcdLog.CallRetry(_logger, path, endpoint.Name, "no answer in time");
                 EtcdMetrics.Retries.Add(1);
                 attempts++;
@@ -150,7 +198,9 @@ internal sealed class EtcdConnection : IDisposable
             try
             {
                 token = await TokenAsync(endpoint, attemptToken).ConfigureAwait(false);
-                return await _transport.DuplexAsync(endpoint, path, first, parser, token, attemptToken).ConfigureAwait(false);
+                var call = await _transport.DuplexAsync(endpoint, path, first, parser, token, attemptToken).ConfigureAwait(false);
+                Reachability.Reached(endpoint.Name);
+                return call;
             }
             catch (GrpcException e) when (HasCredentials && !reauthenticated && EtcdErrors.IsTokenProblem(e))
             {
@@ -161,11 +211,13 @@ internal sealed class EtcdConnection : IDisposable
             {
                 last = e;
                 Advance(endpoint);
+                Reachability.Failed(endpoint.Name, e, e.Answered);
             }
             catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
             {
                 Advance(endpoint);
                 last = new GrpcException(GrpcStatusCode.DeadlineExceeded, "Opening the stream timed out.", endpoint.Name);
+                Reachability.Failed(endpoint.Name, last, answered: false);
                 if (timeout.IsCancellationRequested)
                 {
                     throw last;
@@ -268,6 +320,19 @@ internal sealed class EtcdConnection : IDisposable
     }
 }
 
+/// <summary>What a call may do when its answer does not come.</summary>
+internal enum EtcdCall
+{
+    /// <summary>A read: sent again to any endpoint.</summary>
+    Read,
+
+    /// <summary>A write the server applies at most once however often it arrives (guarded by a compare, a lease grant or revoke): sent again to any endpoint.</summary>
+    SafeWrite,
+
+    /// <summary>A user's write: sent again only while it surely did not leave; else it fails with OutcomeUnknown.</summary>
+    Write,
+}
+
 /// <summary>etcd's gRPC method paths and typed calls.</summary>
 internal static class EtcdMethods
 {
@@ -286,22 +351,23 @@ internal static class EtcdMethods
     public const string UserGrantRole = "/etcdserverpb.Auth/UserGrantRole";
     public const string RoleAdd = "/etcdserverpb.Auth/RoleAdd";
     public const string Snapshot = "/etcdserverpb.Maintenance/Snapshot";
+    public const string Status = "/etcdserverpb.Maintenance/Status";
 
     public static Task<RangeResponse> RangeAsync(this EtcdConnection c, RangeRequest r, string? key, CancellationToken ct) =>
-        c.CallAsync(Range, r, RangeResponse.Parser, key, idempotent: true, ct);
+        c.CallAsync(Range, r, RangeResponse.Parser, key, EtcdCall.Read, ct);
 
     public static Task<PutResponse> PutAsync(this EtcdConnection c, PutRequest r, string? key, CancellationToken ct) =>
-        c.CallAsync(Put, r, PutResponse.Parser, key, idempotent: true, ct);
+        c.CallAsync(Put, r, PutResponse.Parser, key, EtcdCall.Write, ct);
 
     public static Task<DeleteRangeResponse> DeleteAsync(this EtcdConnection c, DeleteRangeRequest r, string? key, CancellationToken ct) =>
-        c.CallAsync(DeleteRange, r, DeleteRangeResponse.Parser, key, idempotent: false, ct);
+        c.CallAsync(DeleteRange, r, DeleteRangeResponse.Parser, key, EtcdCall.Write, ct);
 
-    public static Task<TxnResponse> TxnAsync(this EtcdConnection c, TxnRequest r, string? key, bool idempotent, CancellationToken ct) =>
-        c.CallAsync(Txn, r, TxnResponse.Parser, key, idempotent, ct);
+    public static Task<TxnResponse> TxnAsync(this EtcdConnection c, TxnRequest r, string? key, EtcdCall kind, CancellationToken ct) =>
+        c.CallAsync(Txn, r, TxnResponse.Parser, key, kind, ct);
 
     public static Task<LeaseGrantResponse> GrantAsync(this EtcdConnection c, long ttlSeconds, CancellationToken ct) =>
-        c.CallAsync(LeaseGrant, new LeaseGrantRequest { TTL = ttlSeconds }, LeaseGrantResponse.Parser, null, idempotent: true, ct);
+        c.CallAsync(LeaseGrant, new LeaseGrantRequest { TTL = ttlSeconds }, LeaseGrantResponse.Parser, null, EtcdCall.SafeWrite, ct);
 
     public static Task<LeaseRevokeResponse> RevokeAsync(this EtcdConnection c, long id, CancellationToken ct) =>
-        c.CallAsync(LeaseRevoke, new LeaseRevokeRequest { ID = id }, LeaseRevokeResponse.Parser, null, idempotent: true, ct);
+        c.CallAsync(LeaseRevoke, new LeaseRevokeRequest { ID = id }, LeaseRevokeResponse.Parser, null, EtcdCall.SafeWrite, ct);
 }

@@ -48,18 +48,24 @@ internal static class EtcdErrors
         && g.Detail.Contains("lease not found", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Maps a gRPC failure to the contract's exception.</summary>
-    public static KvException ToKv(GrpcException e, string? key, string endpoints)
+    /// <remarks><paramref name="outcomeUnknown"/>: a write that may have reached a server; it applies to Unavailable only.</remarks>
+    public static KvException ToKv(GrpcException e, string? key, string endpoints, bool outcomeUnknown = false)
     {
         var (code, transient) = Lookup(e) ?? (KvErrorCode.Unavailable, false);
+        if (code == KvErrorCode.Unavailable && outcomeUnknown)
+        {
+            return KvException.Unavailable($"etcd did not confirm the write (endpoint {e.Endpoint}; endpoints: {endpoints}): {e.Detail}.", e, outcomeUnknown: true, key);
+        }
+
         var message = code == KvErrorCode.Unavailable
             ? $"etcd is unavailable (endpoints tried: {endpoints}): {e.Detail}"
             : $"etcd answered {e.Status}: {e.Detail}";
         return new KvException(code, message, key, e, transient);
     }
 
-    /// <summary>The outcome of a call that ran past RequestTimeout.</summary>
-    public static KvException Timeout(TimeSpan timeout, string? key, string endpoints, Exception? last) =>
-        new(KvErrorCode.Unavailable, $"etcd did not answer within {timeout.TotalSeconds:0.###} s (endpoints tried: {endpoints}){(last is null ? "" : ": " + (last is GrpcException g ? g.Detail : last.Message))}.", key, last, isTransient: true);
+    /// <summary>The outcome of a call that ran past RequestTimeout; <paramref name="outcomeUnknown"/> for a write that may have reached a server.</summary>
+    public static KvException Timeout(TimeSpan timeout, string? key, string endpoints, Exception? last, bool outcomeUnknown = false) =>
+        KvException.Unavailable($"etcd did not answer within {timeout.TotalSeconds:0.###} s (endpoints tried: {endpoints}){(last is null ? "" : ": " + (last is GrpcException g ? g.Detail : last.Message))}.", last, outcomeUnknown, key);
 
     private static (KvErrorCode Code, bool Transient)? Lookup(GrpcException e)
     {

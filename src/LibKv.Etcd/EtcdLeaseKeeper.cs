@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using LibKv.Core;
 using LibKv.Etcd.Grpc;
 using LibKv.Etcd.Protocol;
 
@@ -12,6 +13,7 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
 {
     private static readonly TimeSpan s_tick = TimeSpan.FromMilliseconds(200);
     private readonly EtcdConnection _connection;
+    private readonly OutageLog _outage;
     private readonly CancellationTokenSource _closing = new();
     private readonly ConcurrentDictionary<long, Kept> _leases = new();
     private readonly object _gate = new();
@@ -20,19 +22,27 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
     private Task? _tickLoop;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    public EtcdLeaseKeeper(EtcdConnection connection) => _connection = connection;
+    public EtcdLeaseKeeper(EtcdConnection connection)
+    {
+        _connection = connection;
+        _outage = new OutageLog(connection.Logger, "etcd keep-alive stream", connection.Time);
+    }
 
     /// <summary>The leases being kept alive.</summary>
     public IReadOnlyCollection<long> Ids => _leases.Keys.ToArray();
+
+    /// <summary>The endpoint the keep-alive stream is open on, or null while it is down (for tests).</summary>
+    internal string? StreamEndpoint => Volatile.Read(ref _call)?.Endpoint;
 
     /// <summary>
     /// Starts keeping <paramref name="id"/> alive; <paramref name="onLost"/> runs once if it is lost: when the server
     /// says it is gone, or (with <paramref name="loseOnDeadline"/>, for locks) when it could not be renewed in time.
     /// </summary>
-    public void Add(long id, long ttlSeconds, Action<string>? onLost, bool loseOnDeadline)
+    /// <remarks><paramref name="onRenewed"/> runs after each renewal the server confirmed, with the timestamp (store clock) at which it was sent and the TTL granted.</remarks>
+    public void Add(long id, long ttlSeconds, Action<string>? onLost, bool loseOnDeadline, Action<long, TimeSpan>? onRenewed = null)
     {
         var now = Environment.TickCount64;
-        _leases[id] = new Kept(id, ttlSeconds * 1000, onLost, loseOnDeadline) { Deadline = now + (ttlSeconds * 1000), LastSent = now };
+        _leases[id] = new Kept(id, ttlSeconds * 1000, onLost, loseOnDeadline, onRenewed, _connection.Time) { Deadline = now + (ttlSeconds * 1000), LastSent = now };
         lock (_gate)
         {
             if (_closing.IsCancellationRequested)
@@ -45,6 +55,9 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
             _wake.TrySetResult();
         }
     }
+
+    /// <summary>True while <paramref name="id"/> is kept alive (not lost, not removed).</summary>
+    public bool Contains(long id) => _leases.ContainsKey(id);
 
     /// <summary>Stops keeping <paramref name="id"/> alive (no callback).</summary>
     public bool Remove(long id) => _leases.TryRemove(id, out _);
@@ -167,6 +180,9 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
 
             GrpcDuplexCall<LeaseKeepAliveResponse>? call = null;
             var endpoint = _connection.EndpointList;
+            string? silent = null;
+            using var monitorStop = new CancellationTokenSource();
+            Task monitor = Task.CompletedTask;
             try
             {
                 // Requests on the last stream will never be answered now.
@@ -179,9 +195,33 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
                 call = await _connection.OpenStreamAsync(EtcdMethods.LeaseKeepAlive, new LeaseKeepAliveRequest { ID = first.Id }, LeaseKeepAliveResponse.Parser, closing).ConfigureAwait(false);
                 endpoint = call.Endpoint;
                 EtcdLog.StreamOpened(_connection.Logger, "keep-alive", endpoint);
+                _outage.Recovered(endpoint);
                 Volatile.Write(ref _call, call);
+
+                // A silent member (paused, cut off) would let every lease run out: probe with a keep-alive when the
+                // stream went quiet and move to another member when it does not answer within RequestTimeout.
+                var liveness = new StreamLiveness(_connection.RequestTimeout);
+                var open = call;
+                monitor = liveness.MonitorAsync(
+                    () =>
+                    {
+                        if (_leases.Values.FirstOrDefault() is { } probe)
+                        {
+                            probe.Send(open, Environment.TickCount64);
+                        }
+
+                        return true;
+                    },
+                    () =>
+                    {
+                        silent = $"no keep-alive answer within {liveness.AnswerTimeout.TotalSeconds:0.###} s";
+                        _connection.Reachability.Failed(open.Endpoint, new TimeoutException(silent), answered: false);
+                        open.Abort();
+                    },
+                    monitorStop.Token);
                 while (await call.ReadAsync(closing).ConfigureAwait(false) is { } response)
                 {
+                    liveness.Heard();
                     backoff.Reset();
                     if (!_leases.TryGetValue(response.ID, out var kept))
                     {
@@ -195,11 +235,12 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
                     else if (kept.Answered() is { } sent)
                     {
                         // From when the answered request was sent, not the latest one: that one may never arrive.
-                        kept.Deadline = sent + (response.TTL * 1000);
+                        kept.Deadline = sent.Tick + (response.TTL * 1000);
+                        kept.OnRenewed?.Invoke(sent.Stamp, TimeSpan.FromSeconds(response.TTL));
                     }
                 }
 
-                EtcdLog.StreamBroken(_connection.Logger, "keep-alive", endpoint, "closed by the server");
+                _outage.Failed(endpoint, new IOException("The server closed the stream."));
             }
             catch (OperationCanceledException) when (closing.IsCancellationRequested)
             {
@@ -207,11 +248,13 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
             }
             catch (Exception e)
             {
-                EtcdLog.StreamBroken(_connection.Logger, "keep-alive", endpoint, e.Message);
+                _outage.Failed(endpoint, silent is null ? e : new TimeoutException(silent, e));
                 EtcdMetrics.StreamBroken("keep-alive");
             }
             finally
             {
+                monitorStop.Cancel();
+                await monitor.ConfigureAwait(false);
                 Interlocked.CompareExchange(ref _call, null, call);
                 if (call is not null)
                 {
@@ -231,12 +274,14 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
         }
     }
 
-    private sealed class Kept(long id, long ttlMs, Action<string>? onLost, bool loseOnDeadline)
+    private sealed class Kept(long id, long ttlMs, Action<string>? onLost, bool loseOnDeadline, Action<long, TimeSpan>? onRenewed, TimeProvider time)
     {
         public bool LoseOnDeadline { get; } = loseOnDeadline;
 
-        // Send times of the requests not answered yet, oldest first (a stream answers in order).
-        private readonly Queue<long> _pending = new();
+        public Action<long, TimeSpan>? OnRenewed { get; } = onRenewed;
+
+        // Send times (tick count, and the store clock's timestamp) of the requests not answered yet, oldest first (a stream answers in order).
+        private readonly Queue<(long Tick, long Stamp)> _pending = new();
         private long _deadline;
         private long _lastSent;
 
@@ -263,7 +308,7 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
         {
             lock (_pending)
             {
-                _pending.Enqueue(now);
+                _pending.Enqueue((now, time.GetTimestamp()));
                 LastSent = now;
             }
         }
@@ -273,15 +318,16 @@ internal sealed class EtcdLeaseKeeper : IAsyncDisposable
             lock (_pending)
             {
                 LastSent = now;
+                var stamp = time.GetTimestamp();
                 if (call.Write(new LeaseKeepAliveRequest { ID = Id }))
                 {
-                    _pending.Enqueue(now);
+                    _pending.Enqueue((now, stamp));
                 }
             }
         }
 
         /// <summary>The send time of the request an answer belongs to, or null when none is pending.</summary>
-        public long? Answered()
+        public (long Tick, long Stamp)? Answered()
         {
             lock (_pending)
             {

@@ -46,15 +46,18 @@ internal sealed class EtcdLocker : LockerBase
             cancellationToken.ThrowIfCancellationRequested();
             var connection = _store.Connection;
             var ttl = EtcdStore.KeptTtlSeconds(LockOptions.Ttl);
+            var grantSent = Time.GetTimestamp();
             var grant = await connection.GrantAsync(ttl, cancellationToken).ConfigureAwait(false);
             var state = new HoldState(grant.ID, ByteString.CopyFromUtf8(_prefix + grant.ID.ToString("x16", System.Globalization.CultureInfo.InvariantCulture)));
+            state.Renewed(grantSent, TimeSpan.FromSeconds(grant.TTL));
             _store.Keeper.Add(grant.ID, grant.TTL, reason =>
             {
                 state.LeaseLost.Cancel();
+                connection.Reachability.LeaseLost();
 
                 // The server may still hold the lease (e.g. restored after a restart): revoke it so waiters need not wait out its TTL.
                 _ = RevokeQuietlyAsync(state.LeaseId);
-            }, loseOnDeadline: true);
+            }, loseOnDeadline: true, onRenewed: state.Renewed);
             try
             {
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, state.LeaseLost.Token);
@@ -64,6 +67,9 @@ internal sealed class EtcdLocker : LockerBase
                     {
                         hold.FencingToken = (ulong)state.Revision;
                         hold.State = state;
+
+                        // The hold is certain until the lease's TTL after the last renewal the server confirmed.
+                        state.Attach(hold);
                         StartMonitor(hold, state);
                         return;
                     }
@@ -103,7 +109,7 @@ internal sealed class EtcdLocker : LockerBase
                     new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = state.WaiterKey } },
                 },
             };
-            await _store.Connection.TxnAsync(txn, Key, idempotent: true, cancellationToken).ConfigureAwait(false);
+            await _store.Connection.TxnAsync(txn, Key, EtcdCall.SafeWrite, cancellationToken).ConfigureAwait(false);
         }
 
         try
@@ -143,7 +149,7 @@ internal sealed class EtcdLocker : LockerBase
             Success = { new RequestOp { RequestPut = new PutRequest { Key = state.WaiterKey, Lease = state.LeaseId } } },
             Failure = { new RequestOp { RequestRange = new RangeRequest { Key = state.WaiterKey } } },
         };
-        var created = await connection.TxnAsync(create, Key, idempotent: true, cancellationToken).ConfigureAwait(false);
+        var created = await connection.TxnAsync(create, Key, EtcdCall.SafeWrite, cancellationToken).ConfigureAwait(false);
         state.Revision = created.Succeeded ? created.Header.Revision : created.Responses[0].ResponseRange.Kvs[0].CreateRevision;
 
         while (true)
@@ -174,7 +180,7 @@ internal sealed class EtcdLocker : LockerBase
             Compare = { EtcdStore.CompareCreate(state.WaiterKey, state.Revision) },
             Success = { new RequestOp { RequestPut = new PutRequest { Key = _store.Keys.Full(Key), Value = ByteString.CopyFrom(LockOptions.Value ?? Array.Empty<byte>()) } } },
         };
-        var written = await connection.TxnAsync(write, Key, idempotent: true, CancellationToken.None).ConfigureAwait(false);
+        var written = await connection.TxnAsync(write, Key, EtcdCall.SafeWrite, CancellationToken.None).ConfigureAwait(false);
         state.WatchFrom = written.Header.Revision + 1;
         return written.Succeeded;
     }
@@ -292,6 +298,10 @@ internal sealed class EtcdLocker : LockerBase
 
     private sealed class HoldState(long leaseId, ByteString waiterKey)
     {
+        private readonly object _gate = new();
+        private LockHold? _hold;
+        private (long Sent, TimeSpan ValidFor) _confirmed;
+
         public long LeaseId { get; } = leaseId;
 
         public ByteString WaiterKey { get; } = waiterKey;
@@ -303,5 +313,37 @@ internal sealed class EtcdLocker : LockerBase
         public CancellationTokenSource LeaseLost { get; } = new();
 
         public CancellationTokenSource Monitor { get; } = new();
+
+        /// <summary>A renewal (or the grant) the server confirmed: sent at <paramref name="sent"/>, for a lease of <paramref name="ttl"/>.</summary>
+        public void Renewed(long sent, TimeSpan ttl)
+        {
+            // A little short of the TTL, so a late local timer still fires before etcd's expiry (checked every 500 ms) frees the lock.
+            var validFor = ttl - TimeSpan.FromTicks(Math.Clamp(ttl.Ticks / 10, TimeSpan.FromMilliseconds(100).Ticks, TimeSpan.FromSeconds(1).Ticks));
+            LockHold? hold;
+            lock (_gate)
+            {
+                if (sent > _confirmed.Sent)
+                {
+                    _confirmed = (sent, validFor);
+                }
+
+                hold = _hold;
+            }
+
+            hold?.Confirm(sent, validFor);
+        }
+
+        /// <summary>From now on every confirmed renewal extends <paramref name="hold"/>, starting with the latest one.</summary>
+        public void Attach(LockHold hold)
+        {
+            (long Sent, TimeSpan ValidFor) confirmed;
+            lock (_gate)
+            {
+                _hold = hold;
+                confirmed = _confirmed;
+            }
+
+            hold.Confirm(confirmed.Sent, confirmed.ValidFor);
+        }
     }
 }

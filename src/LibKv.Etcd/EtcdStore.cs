@@ -34,6 +34,8 @@ public sealed class EtcdStore : KvStoreBase
         Keys = new EtcdKeys(Root);
         Hub = new EtcdWatchHub(Connection);
         Keeper = new EtcdLeaseKeeper(Connection);
+        KeepAliveKeys = new EtcdKeepAliveKeys(RewriteKeepAliveAsync, Connection.Reachability.RewritesDone, detail => EtcdLog.KeepAliveRewriteFailed(_logger, detail), Closing);
+        Connection.Reachability.Attach(SetState, () => KeepAliveKeys.HasPending);
     }
 
     /// <inheritdoc />
@@ -46,6 +48,8 @@ public sealed class EtcdStore : KvStoreBase
     internal EtcdWatchHub Hub { get; }
 
     internal EtcdLeaseKeeper Keeper { get; }
+
+    internal EtcdKeepAliveKeys KeepAliveKeys { get; }
 
     /// <summary>Cancelled when the store starts disposing.</summary>
     internal CancellationToken ClosingToken => Closing;
@@ -60,13 +64,43 @@ public sealed class EtcdStore : KvStoreBase
         var store = new EtcdStore(options);
         try
         {
+            await store.CheckServerAsync(cancellationToken).ConfigureAwait(false);
             var probe = new RangeRequest { Key = store.Keys.TreeStart(string.Empty), CountOnly = true, Limit = 1 };
-            await store.Connection.CallAsync(EtcdMethods.Range, probe, RangeResponse.Parser, null, idempotent: true, cancellationToken, singleRound: true).ConfigureAwait(false);
+            await store.Connection.CallAsync(EtcdMethods.Range, probe, RangeResponse.Parser, null, EtcdCall.Read, cancellationToken, singleRound: true).ConfigureAwait(false);
             return store;
         }
         catch
         {
             await store.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    /// <summary>Asks Maintenance/Status; when that fails in a way etcd would not, names what answers instead (InvalidConfiguration).</summary>
+    private async Task CheckServerAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await Connection.CallAsync(EtcdMethods.Status, new StatusRequest(), StatusResponse.Parser, null, EtcdCall.Read, cancellationToken, singleRound: true).ConfigureAwait(false);
+        }
+        catch (KvException e) when (e.Code != KvErrorCode.Unauthorized)
+        {
+            var timeout = TimeSpan.FromTicks(Math.Min(Connection.RequestTimeout.Ticks, TimeSpan.FromSeconds(3).Ticks));
+            var found = await Task.WhenAll(Connection.Endpoints.Select(async endpoint =>
+                (endpoint, what: await EtcdServerCheck.DescribeAsync(endpoint.Host, endpoint.Port, timeout, cancellationToken).ConfigureAwait(false)))).ConfigureAwait(false);
+            if (found.FirstOrDefault(f => f.what is not null) is { what: { } what } wrong)
+            {
+                throw new KvException(
+                    KvErrorCode.InvalidConfiguration,
+                    $"The etcd endpoint {wrong.endpoint.Text} is not etcd: {what} answered there. Check StoreOptions.Endpoints (etcd's client port is 2379 by default).",
+                    innerException: e);
+            }
+
+            if (e.Code == KvErrorCode.NotSupported)
+            {
+                throw new KvException(KvErrorCode.InvalidConfiguration, $"What answers at {Connection.EndpointList} speaks HTTP/2 but has no etcd Maintenance service: it is not etcd. Check StoreOptions.Endpoints.", innerException: e);
+            }
+
             throw;
         }
     }
@@ -102,6 +136,7 @@ public sealed class EtcdStore : KvStoreBase
             try
             {
                 await Connection.PutAsync(request, key, cancellationToken).ConfigureAwait(false);
+                Written(key, value, options, lease);
                 return;
             }
             catch (KvException e) when (attempt == 0 && EtcdErrors.IsLeaseNotFound(e))
@@ -121,6 +156,7 @@ public sealed class EtcdStore : KvStoreBase
     /// <inheritdoc />
     protected override async ValueTask DeleteCoreAsync(string key, CancellationToken cancellationToken)
     {
+        KeepAliveKeys.Forget(key);
         var response = await Connection.DeleteAsync(new DeleteRangeRequest { Key = Keys.Full(key) }, key, cancellationToken).ConfigureAwait(false);
         if (response.Deleted == 0)
         {
@@ -157,7 +193,7 @@ public sealed class EtcdStore : KvStoreBase
                     new RequestOp { RequestRange = new RangeRequest { Key = Keys.Full(directory), CountOnly = true } },
                 },
             };
-            var response = await Connection.TxnAsync(txn, directory, idempotent: true, cancellationToken).ConfigureAwait(false);
+            var response = await Connection.TxnAsync(txn, directory, EtcdCall.Read, cancellationToken).ConfigureAwait(false);
             under = response.Responses[0].ResponseRange;
             exists = under.Kvs.Count > 0 || response.Responses[1].ResponseRange.Count > 0;
         }
@@ -179,6 +215,7 @@ public sealed class EtcdStore : KvStoreBase
     /// <inheritdoc />
     protected override async ValueTask DeleteTreeCoreAsync(string directory, CancellationToken cancellationToken)
     {
+        KeepAliveKeys.ForgetTree(directory);
         var txn = new TxnRequest
         {
             Success =
@@ -187,7 +224,7 @@ public sealed class EtcdStore : KvStoreBase
                 new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = Keys.TreeStart(directory), RangeEnd = Keys.TreeEnd(directory) } },
             },
         };
-        var response = await Connection.TxnAsync(txn, directory, idempotent: false, cancellationToken).ConfigureAwait(false);
+        var response = await Connection.TxnAsync(txn, directory, EtcdCall.Write, cancellationToken).ConfigureAwait(false);
         if (response.Responses.Sum(r => r.ResponseDeleteRange.Deleted) == 0)
         {
             throw NotFound(directory);
@@ -210,7 +247,7 @@ public sealed class EtcdStore : KvStoreBase
             TxnResponse response;
             try
             {
-                response = await Connection.TxnAsync(txn, key, idempotent: false, cancellationToken).ConfigureAwait(false);
+                response = await Connection.TxnAsync(txn, key, EtcdCall.Write, cancellationToken).ConfigureAwait(false);
             }
             catch (KvException e) when (attempt == 0 && EtcdErrors.IsLeaseNotFound(e))
             {
@@ -220,6 +257,7 @@ public sealed class EtcdStore : KvStoreBase
 
             if (response.Succeeded)
             {
+                Written(key, value, options, lease);
                 return new KVPair(key, value.ToArray(), (ulong)response.Header.Revision);
             }
 
@@ -232,13 +270,14 @@ public sealed class EtcdStore : KvStoreBase
     protected override async ValueTask AtomicDeleteCoreAsync(string key, KVPair previous, CancellationToken cancellationToken)
     {
         var full = Keys.Full(key);
+        KeepAliveKeys.Forget(key);
         var txn = new TxnRequest
         {
             Compare = { CompareMod(full, previous.LastIndex) },
             Success = { new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = full } } },
             Failure = { new RequestOp { RequestRange = new RangeRequest { Key = full, KeysOnly = true } } },
         };
-        var response = await Connection.TxnAsync(txn, key, idempotent: false, cancellationToken).ConfigureAwait(false);
+        var response = await Connection.TxnAsync(txn, key, EtcdCall.Write, cancellationToken).ConfigureAwait(false);
         if (!response.Succeeded)
         {
             throw response.Responses[0].ResponseRange.Kvs.Count > 0 ? Failure(KvErrorCode.KeyModified, key) : NotFound(key);
@@ -363,6 +402,7 @@ public sealed class EtcdStore : KvStoreBase
         })).ConfigureAwait(false);
 
         await Hub.DisposeAsync().ConfigureAwait(false);
+        await KeepAliveKeys.StopAsync().ConfigureAwait(false);
 
         // Revoke what this store kept alive, so its keep-alive keys go now rather than after their TTL.
         var leases = Keeper.Ids;
@@ -435,6 +475,13 @@ public sealed class EtcdStore : KvStoreBase
             throw new KvException(KvErrorCode.Unauthorized, $"etcd cancelled the watch of '{key}': {response.CancelReason}", key);
         }
 
+        if (response.CancelReason == EtcdWatchHub.ResetReason)
+        {
+            // The state read next may have a lower LastIndex than the last one delivered: order from it.
+            NoteIndexReset();
+            return true;
+        }
+
         EtcdLog.WatchCompacted(_logger, key, response.CompactRevision);
         EtcdMetrics.WatchResyncs.Add(1);
         return true;
@@ -475,8 +522,95 @@ public sealed class EtcdStore : KvStoreBase
     {
         var response = await Connection.GrantAsync(seconds, Closing).ConfigureAwait(false);
         var id = response.ID;
-        Keeper.Add(id, response.TTL, _ => ForgetKeepAliveLease(id), loseOnDeadline: false);
+        Keeper.Add(id, response.TTL, _ => KeptLeaseLost(id), loseOnDeadline: false);
         return id;
+    }
+
+    /// <summary>The lease of some keep-alive keys ended (revoked, expired): write them again on a new one.</summary>
+    private void KeptLeaseLost(long id)
+    {
+        ForgetKeepAliveLease(id);
+
+        // The keys are marked first, so the state cannot go back to Reconnected before they are written again.
+        var any = KeepAliveKeys.LeaseLost(id);
+        Connection.Reachability.LeaseLost();
+        if (!any)
+        {
+            Connection.Reachability.RewritesDone();
+        }
+    }
+
+    /// <summary>After a successful write: a keep-alive write is kept (and written again if its lease ends), any other ends it.</summary>
+    private void Written(string key, ReadOnlyMemory<byte> value, WriteOptions options, long lease)
+    {
+        if (!options.KeepAlive || options.Ttl is not { } ttl)
+        {
+            KeepAliveKeys.Forget(key);
+            return;
+        }
+
+        KeepAliveKeys.Register(key, value, ttl, lease);
+        if (!Keeper.Contains(lease))
+        {
+            // The lease ended while the write was on its way.
+            KeptLeaseLost(lease);
+        }
+    }
+
+    /// <summary>Writes a keep-alive key whose lease ended again with its last value, on a new lease, unless something else wrote it meanwhile.</summary>
+    private async Task<bool> RewriteKeepAliveAsync(EtcdKeepAliveKeys.Registration registration, CancellationToken cancellationToken)
+    {
+        if (!KeepAliveKeys.IsCurrent(registration))
+        {
+            return false;
+        }
+
+        var lease = await LeaseForAsync(new WriteOptions { Ttl = registration.Ttl, KeepAlive = true }, cancellationToken).ConfigureAwait(false);
+        var full = Keys.Full(registration.Key);
+
+        // Only where the key is gone (with its lease): a write by anyone else since then stands.
+        var txn = new TxnRequest
+        {
+            Compare = { CompareCreate(full, 0) },
+            Success = { new RequestOp { RequestPut = new PutRequest { Key = full, Value = ByteString.CopyFrom(registration.Value), Lease = lease } } },
+        };
+        TxnResponse response;
+        try
+        {
+            response = await Connection.TxnAsync(txn, registration.Key, EtcdCall.SafeWrite, cancellationToken).ConfigureAwait(false);
+        }
+        catch (KvException e) when (EtcdErrors.IsLeaseNotFound(e))
+        {
+            ForgetKeepAliveLease(lease);
+            throw;
+        }
+
+        if (!response.Succeeded)
+        {
+            EtcdLog.KeepAliveNotRewritten(_logger, registration.Key);
+            return false;
+        }
+
+        registration.Lease = lease;
+        if (!KeepAliveKeys.IsCurrent(registration))
+        {
+            // Deleted through this store while it was being written: undo it, unless something wrote it since.
+            var undo = new TxnRequest
+            {
+                Compare = { new Compare { Key = full, Target = Compare.Types.CompareTarget.Mod, Result = Compare.Types.CompareResult.Equal, ModRevision = response.Header.Revision } },
+                Success = { new RequestOp { RequestDeleteRange = new DeleteRangeRequest { Key = full } } },
+            };
+            await Connection.TxnAsync(undo, registration.Key, EtcdCall.SafeWrite, cancellationToken).ConfigureAwait(false);
+            return false;
+        }
+
+        EtcdLog.KeepAliveRewritten(_logger, registration.Key);
+        if (!Keeper.Contains(lease))
+        {
+            KeptLeaseLost(lease);
+        }
+
+        return true;
     }
 
     private void ForgetKeepAliveLease(long id)

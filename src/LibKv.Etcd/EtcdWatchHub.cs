@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Threading.Channels;
 using Google.Protobuf;
+using LibKv.Core;
 using LibKv.Etcd.Grpc;
 using LibKv.Etcd.Protocol;
 
@@ -12,23 +13,39 @@ namespace LibKv.Etcd;
 /// </summary>
 internal sealed class EtcdWatchHub : IAsyncDisposable
 {
+    /// <summary>The cancel reason of the watches ended because the server's revision went backwards.</summary>
+    public const string ResetReason = "libkv: the server's revision went backwards";
+
+    // etcd answers a progress request with a response for no particular watch.
+    private const long ProgressWatchId = -1;
+    private static readonly Google.Protobuf.ByteString s_probeKey = Google.Protobuf.ByteString.CopyFromUtf8("\u0001libkv/revision");
     private readonly EtcdConnection _connection;
+    private readonly OutageLog _outage;
     private readonly CancellationTokenSource _closing = new();
     private readonly ConcurrentDictionary<long, EtcdWatch> _watches = new();
     private readonly object _gate = new();
     private GrpcDuplexCall<WatchResponse>? _call;
     private long _generation;
     private long _nextId;
+
+    // The highest revision any watch response (or a watch's initial read) showed; a lower one means lost history.
+    private long _highest;
+    private int _checking;
     private Task? _loop;
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource? _suspended;
 
-    public EtcdWatchHub(EtcdConnection connection) => _connection = connection;
+    public EtcdWatchHub(EtcdConnection connection)
+    {
+        _connection = connection;
+        _outage = new OutageLog(connection.Logger, "etcd watch stream", connection.Time);
+    }
 
     /// <summary>Starts watching [key, rangeEnd) (just key when rangeEnd is empty) from <paramref name="startRevision"/>.</summary>
     public EtcdWatch Add(ByteString key, ByteString rangeEnd, long startRevision)
     {
         var watch = new EtcdWatch(this, Interlocked.Increment(ref _nextId), key, rangeEnd, startRevision);
+        Raise(startRevision - 1);
         _watches[watch.Id] = watch;
         lock (_gate)
         {
@@ -50,6 +67,9 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
 
         return watch;
     }
+
+    /// <summary>The endpoint the stream is open on, or null while it is down (for tests).</summary>
+    internal string? StreamEndpoint => Volatile.Read(ref _call)?.Endpoint;
 
     /// <summary>Test hook: drops the stream and keeps it down until <see cref="Resume"/>, as a long reconnect would.</summary>
     internal void Suspend()
@@ -115,6 +135,79 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
         }
     }
 
+    private void Raise(long revision)
+    {
+        var seen = Volatile.Read(ref _highest);
+        while (revision > seen)
+        {
+            var was = Interlocked.CompareExchange(ref _highest, revision, seen);
+            if (was == seen)
+            {
+                return;
+            }
+
+            seen = was;
+        }
+    }
+
+    /// <summary>
+    /// A response showed a revision below one already seen: a lagging member, or a cluster that lost its history
+    /// (wiped, restored from a backup). A linearizable read tells them apart; on a loss every watch is ended with
+    /// <see cref="ResetReason"/>, so it reads its key again and orders from there.
+    /// </summary>
+    private void CheckRevision()
+    {
+        if (Interlocked.CompareExchange(ref _checking, 1, 0) != 0)
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                var read = await _connection.RangeAsync(new RangeRequest { Key = s_probeKey, CountOnly = true }, null, _closing.Token).ConfigureAwait(false);
+                var highest = Volatile.Read(ref _highest);
+                if (read.Header.Revision < highest)
+                {
+                    Reset(highest, read.Header.Revision);
+                }
+            }
+            catch (Exception e) when (e is KvException or OperationCanceledException or ObjectDisposedException)
+            {
+                // Checked again with the next response that shows a lower revision.
+            }
+            finally
+            {
+                Volatile.Write(ref _checking, 0);
+            }
+        });
+    }
+
+    private void Reset(long from, long to)
+    {
+        EtcdLog.RevisionWentBack(_connection.Logger, from, to);
+        lock (_gate)
+        {
+            Volatile.Write(ref _highest, to);
+            foreach (var watch in _watches.Values)
+            {
+                if (!_watches.TryRemove(watch.Id, out _))
+                {
+                    continue;
+                }
+
+                if (_call is { } call && watch.SentGeneration == _generation)
+                {
+                    call.Write(new WatchRequest { CancelRequest = new WatchCancelRequest { WatchId = watch.Id } });
+                }
+
+                watch.Post(new WatchResponse { WatchId = watch.Id, Canceled = true, CancelReason = ResetReason, Header = new ResponseHeader { Revision = to } });
+                watch.Complete();
+            }
+        }
+    }
+
     private static WatchRequest CreateRequest(EtcdWatch watch) => new()
     {
         CreateRequest = new WatchCreateRequest
@@ -160,6 +253,9 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
 
             GrpcDuplexCall<WatchResponse>? call = null;
             var endpoint = _connection.EndpointList;
+            string? silent = null;
+            using var monitorStop = new CancellationTokenSource();
+            Task monitor = Task.CompletedTask;
             try
             {
                 long generation;
@@ -174,6 +270,7 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
                 call = await _connection.OpenStreamAsync(EtcdMethods.Watch, firstRequest, WatchResponse.Parser, closing).ConfigureAwait(false);
                 endpoint = call.Endpoint;
                 EtcdLog.StreamOpened(_connection.Logger, "watch", endpoint);
+                _outage.Recovered(endpoint);
                 lock (_gate)
                 {
                     if (_suspended is not null)
@@ -192,17 +289,31 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
                     }
                 }
 
+                // A member that stops answering (paused, cut off) leaves the stream open but silent: probe it with
+                // progress requests and, when it does not answer within RequestTimeout, move to another member.
+                var liveness = new StreamLiveness(_connection.RequestTimeout);
+                var open = call;
+                monitor = liveness.MonitorAsync(
+                    () => open.Write(new WatchRequest { ProgressRequest = new WatchProgressRequest() }),
+                    () =>
+                    {
+                        silent = $"no answer to a progress request within {liveness.AnswerTimeout.TotalSeconds:0.###} s";
+                        _connection.Reachability.Failed(open.Endpoint, new TimeoutException(silent), answered: false);
+                        open.Abort();
+                    },
+                    monitorStop.Token);
                 while (await call.ReadAsync(closing).ConfigureAwait(false) is { } response)
                 {
+                    liveness.Heard();
                     backoff.Reset();
                     Dispatch(call, response);
                 }
 
-                EtcdLog.StreamBroken(_connection.Logger, "watch", endpoint, "closed by the server");
+                _outage.Failed(endpoint, new IOException("The server closed the stream."));
             }
             catch (Exception e) when (!closing.IsCancellationRequested)
             {
-                EtcdLog.StreamBroken(_connection.Logger, "watch", endpoint, e.Message);
+                _outage.Failed(endpoint, silent is null ? e : new TimeoutException(silent, e));
                 EtcdMetrics.StreamBroken("watch");
                 if (e is KvException { IsTransient: false } fatal)
                 {
@@ -219,6 +330,8 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
             }
             finally
             {
+                monitorStop.Cancel();
+                await monitor.ConfigureAwait(false);
                 lock (_gate)
                 {
                     if (ReferenceEquals(_call, call))
@@ -253,6 +366,24 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
             // (as watch id -1): authenticate again and reopen the stream, which re-creates every watch where it stopped.
             _connection.ForgetToken(call.AuthToken);
             call.Abort();
+            return;
+        }
+
+        if (response.Header is { Revision: > 0 } header)
+        {
+            if (header.Revision < Volatile.Read(ref _highest))
+            {
+                CheckRevision();
+            }
+            else
+            {
+                Raise(header.Revision);
+            }
+        }
+
+        if (response.WatchId == ProgressWatchId && !response.Created && !response.Canceled)
+        {
+            // The answer to a progress request: the stream is alive.
             return;
         }
 

@@ -5,9 +5,21 @@ namespace LibKv.Etcd.Tests;
 /// <summary>Collects formatted log messages, so tests can see what the store did internally.</summary>
 public sealed class CapturingLoggerFactory : ILoggerFactory
 {
-    private readonly List<string> _messages = new();
+    private readonly List<(LogLevel Level, string Message)> _messages = new();
 
     public IReadOnlyList<string> Messages
+    {
+        get
+        {
+            lock (_messages)
+            {
+                return _messages.Select(m => m.Message).ToArray();
+            }
+        }
+    }
+
+    /// <summary>Every message with its level.</summary>
+    public IReadOnlyList<(LogLevel Level, string Message)> Entries
     {
         get
         {
@@ -39,7 +51,7 @@ public sealed class CapturingLoggerFactory : ILoggerFactory
         {
             lock (owner._messages)
             {
-                owner._messages.Add(formatter(state, exception));
+                owner._messages.Add((logLevel, formatter(state, exception)));
             }
         }
     }

@@ -25,8 +25,10 @@ public sealed class EtcdServer : IAsyncDisposable
         };
     }
 
-    private EtcdServer(string binary, string dataDir, int clientPort, int peerPort, string[] extraArguments)
+    private EtcdServer(string name, string binary, string dataDir, int clientPort, int peerPort, string[] extraArguments)
     {
+        Name = name;
+        InitialCluster = $"{name}=http://127.0.0.1:{peerPort}";
         ExtraArguments = extraArguments;
         Binary = binary;
         DataDir = dataDir;
@@ -35,6 +37,18 @@ public sealed class EtcdServer : IAsyncDisposable
     }
 
     public string Binary { get; }
+
+    /// <summary>The member name (--name).</summary>
+    public string Name { get; }
+
+    /// <summary>The --initial-cluster of this member: itself alone, or every member of a cluster.</summary>
+    public string InitialCluster { get; set; }
+
+    /// <summary>The --initial-cluster-token: shared by the members of one cluster.</summary>
+    public string ClusterToken { get; set; } = "libkv-etcd";
+
+    /// <summary>The etcd process id while it runs.</summary>
+    public int? ProcessId => _process?.Id;
 
     public string[] ExtraArguments { get; }
 
@@ -73,10 +87,18 @@ public sealed class EtcdServer : IAsyncDisposable
 
     public static async Task<EtcdServer> StartAsync(string[] extraArguments)
     {
+        var server = await PrepareAsync("default", extraArguments);
+        await server.RestartAsync();
+        return server;
+    }
+
+    /// <summary>Creates a member (data directory, ports, watchdog) without starting it; <see cref="LaunchAsync"/> starts it.</summary>
+    public static async Task<EtcdServer> PrepareAsync(string name, string[] extraArguments)
+    {
         var parent = Directory.Exists("/dev/shm") ? "/dev/shm" : Path.GetTempPath();
         var dataDir = Path.Combine(parent, "libkv-etcd-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dataDir);
-        var server = new EtcdServer(FindBinary(), dataDir, FreePort(), FreePort(), extraArguments);
+        var server = new EtcdServer(name, FindBinary(), dataDir, FreePort(), FreePort(), extraArguments);
 
         // A watchdog that kills etcd and removes its data once this test process is gone, even when it is killed.
         // It is double-forked, so it is not a descendant of this process and survives a kill of its process tree.
@@ -105,26 +127,41 @@ public sealed class EtcdServer : IAsyncDisposable
             s_all.Add(server);
         }
 
-        await server.RestartAsync();
         return server;
     }
 
     /// <summary>(Re)starts etcd on the same ports and data directory and waits until it serves.</summary>
     public async Task RestartAsync()
     {
+        await LaunchAsync();
+        await WaitReadyAsync();
+    }
+
+    /// <summary>Stops etcd, removes its data and starts it again on the same ports: a server that lost its data.</summary>
+    public async Task WipeAndRestartAsync()
+    {
+        Kill();
+        Directory.Delete(Path.Combine(DataDir, "data"), recursive: true);
+        await RestartAsync();
+    }
+
+    /// <summary>(Re)starts the etcd process on the same ports and data directory, without waiting for it to serve.</summary>
+    public async Task LaunchAsync()
+    {
         Kill();
         var peer = $"http://127.0.0.1:{PeerPort}";
         var client = $"http://127.0.0.1:{ClientPort}";
         var args = string.Join(' ', new[]
         {
-            "--name default",
+            $"--name {Name}",
             $"--data-dir '{DataDir}/data'",
             $"--listen-client-urls {client}",
             $"--advertise-client-urls {client}",
             $"--listen-peer-urls {peer}",
             $"--initial-advertise-peer-urls {peer}",
-            $"--initial-cluster default={peer}",
+            $"--initial-cluster {InitialCluster}",
             "--initial-cluster-state new",
+            $"--initial-cluster-token {ClusterToken}",
             "--logger zap",
             "--log-level error",
             "--heartbeat-interval 50",
@@ -136,13 +173,19 @@ public sealed class EtcdServer : IAsyncDisposable
         };
         _process = Process.Start(info) ?? throw new InvalidOperationException("etcd did not start.");
         await File.WriteAllTextAsync(Path.Combine(DataDir, "etcd.pid"), _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    /// <summary>Waits until this member serves a linearizable read (so the cluster has a leader).</summary>
+    public async Task WaitReadyAsync()
+    {
+        var process = _process ?? throw new InvalidOperationException("etcd is not running.");
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(30);
         while (true)
         {
-            if (_process.HasExited)
+            if (process.HasExited)
             {
                 var log = File.Exists(Path.Combine(DataDir, "etcd.log")) ? await File.ReadAllTextAsync(Path.Combine(DataDir, "etcd.log")) : "";
-                throw new InvalidOperationException($"etcd exited with {_process.ExitCode}: {log}");
+                throw new InvalidOperationException($"etcd exited with {process.ExitCode}: {log}");
             }
 
             try

@@ -232,7 +232,7 @@ public sealed class EtcdOutageTests(DedicatedEtcd etcd) : IClassFixture<Dedicate
         await b.PutAsync("k", Bytes("v2"));
         await b.PutAsync("other", Bytes("o"));
         var head = await b.Connection.RangeAsync(new RangeRequest { Key = b.Keys.Full("k") }, "k", CancellationToken.None);
-        await b.Connection.CallAsync(EtcdMethods.Compact, new CompactionRequest { Revision = head.Header.Revision, Physical = true }, CompactionResponse.Parser, null, idempotent: true, CancellationToken.None);
+        await b.Connection.CallAsync(EtcdMethods.Compact, new CompactionRequest { Revision = head.Header.Revision, Physical = true }, CompactionResponse.Parser, null, EtcdCall.SafeWrite, CancellationToken.None);
         a.Hub.Resume();
 
         await watch.WaitForLast(p => Text(p) == "v2", "the watch to re-read after compaction");
@@ -242,6 +242,39 @@ public sealed class EtcdOutageTests(DedicatedEtcd etcd) : IClassFixture<Dedicate
         await tree.WaitForLast(l => l.Count == 2 && Text(l[0]) == "v3", "the tree watch to continue after compaction");
         AssertOrdered(watch.Items);
         Assert.Null(watch.Error);
+    }
+
+    [Fact]
+    public async Task A_watch_notices_a_revision_that_went_backwards_delivers_the_current_state_and_orders_from_there()
+    {
+        var server = etcd.Server;
+        var options = new StoreOptions { Endpoints = { server.Endpoint }, Root = "t/" + Guid.NewGuid().ToString("N"), RequestTimeout = TimeSpan.FromSeconds(2) };
+        await using var a = await EtcdStore.CreateAsync(options);
+        for (var i = 1; i <= 8; i++)
+        {
+            await a.PutAsync("k", Bytes("v" + i));
+            await a.PutAsync("d/x", Bytes("x" + i));
+        }
+
+        using var watch = new Recorder<KVPair?>(a.Watch("k"));
+        using var tree = new Recorder<IReadOnlyList<KVPair>>(a.WatchTree("d"));
+        await watch.WaitFor(items => items.Count > 0 && Text(items[^1]) == "v8", "the first state");
+        await tree.WaitFor(items => items.Count > 0 && items[^1].Count == 1, "the first snapshot");
+        var before = watch.Items[^1]!.LastIndex;
+
+        // etcd loses its data (as a restore of an old backup or a rebuilt member would): revisions start again at 1.
+        await server.WipeAndRestartAsync();
+        await using var b = await EtcdStore.CreateAsync(options);
+        await b.PutAsync("k", Bytes("w1"));
+        await watch.WaitFor(items => Text(items[^1]) == "w1", "the state after the reset", TimeSpan.FromSeconds(30));
+        Assert.True(watch.Items[^1]!.LastIndex < before, "the new state has the lower revision of the new history");
+        await b.PutAsync("k", Bytes("w2"));
+        await watch.WaitFor(items => Text(items[^1]) == "w2", "the next state, ordered from the reset", TimeSpan.FromSeconds(10));
+        await tree.WaitFor(items => items[^1].Count == 0, "the emptied tree", TimeSpan.FromSeconds(10));
+        await b.PutAsync("d/y", Bytes("y"));
+        await tree.WaitFor(items => items[^1].Count == 1 && items[^1][0].Key == "d/y", "the tree after the reset", TimeSpan.FromSeconds(10));
+        Assert.Null(watch.Error);
+        Assert.Null(tree.Error);
     }
 
     [Fact]
@@ -433,9 +466,9 @@ public sealed class EtcdAuthTests(AuthEtcd etcd) : IClassFixture<AuthEtcd>
     {
         await using var admin = await EtcdStore.CreateAsync(new StoreOptions { Endpoints = { etcd.Server.Endpoint } });
         var c = admin.Connection;
-        await c.CallAsync(EtcdMethods.RoleAdd, new AuthRoleAddRequest { Name = "root" }, AuthRoleAddResponse.Parser, null, true, CancellationToken.None);
-        await c.CallAsync(EtcdMethods.UserAdd, new AuthUserAddRequest { Name = "root", Password = Password }, AuthUserAddResponse.Parser, null, true, CancellationToken.None);
-        await c.CallAsync(EtcdMethods.UserGrantRole, new AuthUserGrantRoleRequest { User = "root", Role = "root" }, AuthUserGrantRoleResponse.Parser, null, true, CancellationToken.None);
-        await c.CallAsync(EtcdMethods.AuthEnable, new AuthEnableRequest(), AuthEnableResponse.Parser, null, true, CancellationToken.None);
+        await c.CallAsync(EtcdMethods.RoleAdd, new AuthRoleAddRequest { Name = "root" }, AuthRoleAddResponse.Parser, null, EtcdCall.SafeWrite, CancellationToken.None);
+        await c.CallAsync(EtcdMethods.UserAdd, new AuthUserAddRequest { Name = "root", Password = Password }, AuthUserAddResponse.Parser, null, EtcdCall.SafeWrite, CancellationToken.None);
+        await c.CallAsync(EtcdMethods.UserGrantRole, new AuthUserGrantRoleRequest { User = "root", Role = "root" }, AuthUserGrantRoleResponse.Parser, null, EtcdCall.SafeWrite, CancellationToken.None);
+        await c.CallAsync(EtcdMethods.AuthEnable, new AuthEnableRequest(), AuthEnableResponse.Parser, null, EtcdCall.SafeWrite, CancellationToken.None);
     }
 }

@@ -25,9 +25,10 @@ internal enum GrpcStatusCode
 /// <summary>A call that ended with a non-OK gRPC status, or failed on the transport.</summary>
 internal sealed class GrpcException : Exception
 {
-    public GrpcException(GrpcStatusCode status, string detail, string endpoint, bool notSent = false, Exception? inner = null)
+    public GrpcException(GrpcStatusCode status, string detail, string endpoint, bool notSent = false, Exception? inner = null, bool answered = false)
         : base($"gRPC {status} from {endpoint}: {detail}", inner)
     {
+        Answered = answered;
         Status = status;
         Detail = detail;
         Endpoint = endpoint;
@@ -42,6 +43,9 @@ internal sealed class GrpcException : Exception
 
     /// <summary>The endpoint that answered or failed.</summary>
     public string Endpoint { get; }
+
+    /// <summary>True when the server itself answered with this status (grpc-status or an HTTP status), not a transport failure.</summary>
+    public bool Answered { get; }
 
     /// <summary>True when the request surely never reached the server (connection refused), so any call may be retried.</summary>
     public bool NotSent { get; }

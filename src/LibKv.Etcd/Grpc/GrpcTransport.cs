@@ -16,6 +16,7 @@ internal sealed class GrpcTransport : IDisposable
     {
         var handler = new SocketsHttpHandler
         {
+            ConnectCallback = Connects.ConnectAsync,
             EnableMultipleHttp2Connections = true,
             PooledConnectionLifetime = Timeout.InfiniteTimeSpan,
             PooledConnectionIdleTimeout = TimeSpan.FromMinutes(5),
@@ -30,6 +31,9 @@ internal sealed class GrpcTransport : IDisposable
         };
         _invoker = new HttpMessageInvoker(handler, disposeHandler: true);
     }
+
+    /// <summary>What became of the connections to each server (to tell a request that never left).</summary>
+    public ConnectTracker Connects { get; } = new();
 
     /// <summary>Sends one request message and reads one response message.</summary>
     public async Task<TResponse> UnaryAsync<TResponse>(GrpcEndpoint endpoint, string path, IMessage request, MessageParser<TResponse> parser, string? token, CancellationToken cancellationToken)
@@ -149,7 +153,7 @@ internal sealed class GrpcTransport : IDisposable
         }
 
         var detail = headers.TryGetValues("grpc-message", out var messages) ? Uri.UnescapeDataString(messages.FirstOrDefault() ?? string.Empty) : string.Empty;
-        return new GrpcException((GrpcStatusCode)code, detail, endpoint.Name);
+        return new GrpcException((GrpcStatusCode)code, detail, endpoint.Name, answered: true);
     }
 
     internal static bool HasStatus(HttpHeaders headers) => headers.Contains("grpc-status");
@@ -186,7 +190,7 @@ internal sealed class GrpcTransport : IDisposable
                 HttpStatusCode.TooManyRequests or HttpStatusCode.BadGateway or HttpStatusCode.ServiceUnavailable or HttpStatusCode.GatewayTimeout => GrpcStatusCode.Unavailable,
                 _ => GrpcStatusCode.Unknown,
             };
-            throw new GrpcException(status, $"HTTP {(int)response.StatusCode}", endpoint.Name);
+            throw new GrpcException(status, $"HTTP {(int)response.StatusCode}", endpoint.Name, answered: true);
         }
 
         // Trailers-only responses carry grpc-status in the headers; etcd answers errors that way.
@@ -206,10 +210,16 @@ internal sealed class GrpcEndpoint(string name, Uri baseUri)
 
     public Uri BaseUri { get; } = baseUri;
 
-    public static GrpcEndpoint Create(string host, int port)
+    /// <summary>The endpoint of a parsed entry; InvalidConfiguration (naming the entry) when it makes no URI.</summary>
+    public static GrpcEndpoint Create(KvEndpoint endpoint)
     {
-        var h = host.Contains(':', StringComparison.Ordinal) ? $"[{host}]" : host;
-        return new GrpcEndpoint($"{h}:{port}", new Uri($"http://{h}:{port}/"));
+        var h = endpoint.Host.Contains(':', StringComparison.Ordinal) ? $"[{endpoint.Host.Replace("%", "%25", StringComparison.Ordinal)}]" : endpoint.Host;
+        if (!Uri.TryCreate($"http://{h}:{endpoint.Port}/", UriKind.Absolute, out var uri))
+        {
+            throw new KvException(KvErrorCode.InvalidConfiguration, $"Invalid StoreOptions.Endpoints: endpoint '{endpoint.Text}' is not a usable host:port.");
+        }
+
+        return new GrpcEndpoint(endpoint.HostPort, uri);
     }
 
     public Uri MethodUri(string path) => _methods.GetOrAdd(path, static (p, b) => new Uri(b, p), BaseUri);

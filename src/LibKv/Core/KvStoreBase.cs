@@ -379,6 +379,7 @@ public abstract class KvStoreBase : IStore
             var done = false;
             var hasLast = false;
             var epoch = Volatile.Read(ref _indexEpoch);
+            var resetPending = false;
             T last = default!;
             T lastNonNull = default!;
             var subscription = new SingleAssignmentDisposable();
@@ -418,13 +419,22 @@ public abstract class KvStoreBase : IStore
                         var currentEpoch = Volatile.Read(ref _indexEpoch);
                         if (currentEpoch != epoch)
                         {
-                            // The server's index went backwards: order from this state on.
+                            // The server's index went backwards: the first lower state after it starts the new order
+                            // (a state of the old history delivered just after the reset must not become the baseline).
                             epoch = currentEpoch;
+                            resetPending = true;
+                        }
+
+                        var isStale = lastNonNull is not null && stale(lastNonNull, value);
+                        if (isStale && resetPending)
+                        {
+                            isStale = false;
+                            resetPending = false;
                             lastNonNull = default!;
                             hasLast = false;
                         }
 
-                        if (done || (hasLast && same(last, value)) || (lastNonNull is not null && stale(lastNonNull, value)))
+                        if (done || (hasLast && same(last, value)) || isStale)
                         {
                             return;
                         }

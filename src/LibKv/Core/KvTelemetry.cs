@@ -52,12 +52,7 @@ public static class KvTelemetry
         /// <summary>Runs <paramref name="call"/> with the activity current, so a backend's own spans nest under it.</summary>
         public ValueTask Run<TState>(TState state, Func<TState, ValueTask> call)
         {
-            var previous = Activity.Current;
-            if (activity is not null)
-            {
-                Activity.Current = activity;
-            }
-
+            var previous = Enter();
             try
             {
                 return Track(call(state));
@@ -76,12 +71,7 @@ public static class KvTelemetry
         /// <summary>Runs <paramref name="call"/> with the activity current.</summary>
         public ValueTask<T> Run<TState, T>(TState state, Func<TState, ValueTask<T>> call)
         {
-            var previous = Activity.Current;
-            if (activity is not null)
-            {
-                Activity.Current = activity;
-            }
-
+            var previous = Enter();
             try
             {
                 return Track(call(state));
@@ -95,6 +85,17 @@ public static class KvTelemetry
             {
                 Activity.Current = previous;
             }
+        }
+
+        private Activity? Enter()
+        {
+            var previous = Activity.Current;
+            if (activity is not null)
+            {
+                Activity.Current = activity;
+            }
+
+            return previous;
         }
 
         private async ValueTask Track(ValueTask task)
