@@ -62,6 +62,9 @@ public sealed class ConsulConfinedFixture : IKvFixture
 
     public bool OrdersLockWaiters => false;
 
+    /// <summary>These classes test rights, not timing: a 2 s TTL keeps them clear of CPU stalls on a loaded machine.</summary>
+    public TimeSpan Ttl => TimeSpan.FromSeconds(2);
+
     public async Task<IStore[]> CreateClientsAsync(int count, Action<StoreOptions>? configure = null, CancellationToken cancellationToken = default)
     {
         var server = await ConsulAclAgent.Server;
