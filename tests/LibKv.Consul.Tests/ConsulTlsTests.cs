@@ -53,10 +53,10 @@ public sealed class ConsulTlsTests(ConsulTlsFixture tls) : IClassFixture<ConsulT
             Assert.True(await contender.TryLockAsync(Deadline));
         }
 
-        // A keep-alive key with a 1 s TTL outlives 2 × TTL + 1 s only because its session is renewed over TLS.
-        await store.PutAsync("svc", "up"u8.ToArray(), new WriteOptions { Ttl = TimeSpan.FromSeconds(1), KeepAlive = true });
+        // A keep-alive key outlives 2 × TTL + 1 s only because its session is renewed over TLS.
+        await store.PutAsync("svc", "up"u8.ToArray(), new WriteOptions { Ttl = TimeSpan.FromSeconds(2), KeepAlive = true });
         var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromSeconds(4))
+        while (clock.Elapsed < TimeSpan.FromSeconds(5.5))
         {
             Assert.True(await other.ExistsAsync("svc"), $"the keep-alive key vanished after {clock.Elapsed}");
             await Task.Delay(200);
