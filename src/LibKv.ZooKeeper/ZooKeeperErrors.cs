@@ -56,6 +56,10 @@ internal static class ZooKeeperErrors
 
     public static KvException Modified(string key) => new(KvErrorCode.KeyModified, $"Key '{key}' was modified since the given version.", key);
 
+    /// <summary>A transient Unavailable; <paramref name="outcomeUnknown"/> when a write was sent and its answer never came.</summary>
+    public static KvException Unavailable(string message, Exception? inner = null, bool outcomeUnknown = false, string? key = null) =>
+        KvException.Unavailable(message, inner, outcomeUnknown, key);
+
     /// <summary>The name of a ZooKeeper error code, for messages.</summary>
     public static string Name(int error) => s_table.TryGetValue(error, out var e) ? e.Name : $"error {error}";
 

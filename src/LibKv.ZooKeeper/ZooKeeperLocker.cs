@@ -8,13 +8,14 @@ namespace LibKv.ZooKeeper;
 /// ZooKeeper's lock recipe: an ephemeral sequential node per waiter under the key's lock directory in the internal
 /// "%locks" namespace; the lowest sequence holds the lock, each waiter watches only its predecessor. The fencing
 /// token is the owner node's czxid. The hold is lost when its node goes or its session ends (or is presumed over).
-/// The session is the lease, so LockOptions.Ttl must allow it: 2 × Ttl + 1 s ≥ the negotiated session timeout.
+/// The session is the lease: the main one when 2 × Ttl + 1 s ≥ its negotiated timeout, else the TTL class's own.
 /// </summary>
 internal sealed class ZooKeeperLocker : LockerBase
 {
     private const string NodePrefix = "%l-";
 
     private readonly ZooKeeperStore _store;
+    private ZooKeeperClient? _client;
 
     public ZooKeeperLocker(ZooKeeperStore store, string key, LockOptions options)
         : base(key, options, store.Clock)
@@ -22,12 +23,12 @@ internal sealed class ZooKeeperLocker : LockerBase
         _store = store;
     }
 
-    private ZooKeeperClient Client => _store.Client;
+    /// <summary>The session of this locker's TTL class (the main one until the first acquire picks it).</summary>
+    private ZooKeeperClient Client => Volatile.Read(ref _client) ?? _store.Client;
 
     protected override async ValueTask AcquireCoreAsync(LockHold hold, CancellationToken cancellationToken)
     {
-        // Checked again here: NewLock skips the check while the negotiated timeout is unknown, and a new session may differ.
-        _store.EnsureLeaseFits(LockOptions.Ttl, "LockOptions.Ttl", Key);
+        Volatile.Write(ref _client, await _store.Sessions.ForTtlAsync(LockOptions.Ttl, "LockOptions.Ttl", Key, cancellationToken).ConfigureAwait(false));
         var dir = _store.Paths.LockDirOf(Key);
         var marker = NodePrefix + Guid.NewGuid().ToString("N") + "-";
         while (true)
@@ -52,6 +53,9 @@ internal sealed class ZooKeeperLocker : LockerBase
 
                 hold.FencingToken = (ulong)czxid;
                 hold.State = Monitor(hold, path, session);
+
+                // Certain until the session's timeout has passed since the last request the server answered.
+                hold.Confirm(Client.ConfirmedSent, Client.NegotiatedTimeout);
                 return;
             }
             catch
@@ -133,7 +137,7 @@ internal sealed class ZooKeeperLocker : LockerBase
             }
             catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
             {
-                await _store.EnsureParentsAsync(Key, prefix, cancellationToken, CreateMode.Container).ConfigureAwait(false);
+                await _store.EnsureParentsAsync(Client, Key, prefix, cancellationToken, CreateMode.Container).ConfigureAwait(false);
             }
             catch (ZooKeeperException e)
             {
@@ -212,10 +216,18 @@ internal sealed class ZooKeeperLocker : LockerBase
     private static long Sequence(string name) =>
         name.Length >= 10 && long.TryParse(name.AsSpan(name.Length - 10), out var seq) ? seq : long.MaxValue;
 
-    /// <summary>Watches the owner node and the session; either ending loses the hold.</summary>
+    /// <summary>
+    /// Watches the owner node and the session; either ending loses the hold. Each answered ping extends the hold's
+    /// local deadline (the session timeout from the send time of the session's last answered request), so the hold
+    /// counts as lost before the server can expire the session and give the lock to another client.
+    /// </summary>
     private HoldState Monitor(LockHold hold, string path, CancellationToken session)
     {
+        var client = Client;
         var state = new HoldState(path);
+        Action<long> confirm = _ => hold.Confirm(client.ConfirmedSent, client.NegotiatedTimeout);
+        client.PingAnswered += confirm;
+        state.Confirming = () => client.PingAnswered -= confirm;
         state.Watch = Client.AddWatch(path, AddWatchMode.Persistent, e =>
         {
             if (e.Type == WatchEventType.NodeDeleted)
@@ -224,18 +236,18 @@ internal sealed class ZooKeeperLocker : LockerBase
                 ThreadPool.UnsafeQueueUserWorkItem(static h => h.Lose(), hold, preferLocal: false);
             }
         }, () => _ = CheckStillOwnedAsync(hold, path));
-        state.Session = session.Register(() =>
+        // The session token is cancelled by the session loop, a timer or dispose, never by the connection's reader.
+        state.Session = session.Register(hold.Lose);
+        hold.Token.Register(() =>
         {
-            if (!hold.IsLost)
+            state.Dispose();
+            if (LostToken == hold.Token)
             {
-                // The session token is cancelled by the session loop, a timer or dispose, never by the connection's reader.
-                hold.Lose();
-
-                // The session may only be presumed over: remove the node so it frees the lock once we reconnect.
+                // Lost, not unlocked (an unlock clears the hold first): the session may only be presumed over, or the
+                // local deadline passed while it lives on; remove the node so it frees the lock once we reconnect.
                 _ = Task.Run(() => DeleteNodeQuietlyAsync(path));
             }
         });
-        hold.Token.Register(state.Dispose);
         return state;
     }
 
@@ -323,10 +335,13 @@ internal sealed class ZooKeeperLocker : LockerBase
 
         public CancellationTokenRegistration Session { get; set; }
 
+        public Action? Confirming { get; set; }
+
         public void Dispose()
         {
             Watch?.Dispose();
             Session.Dispose();
+            Confirming?.Invoke();
         }
     }
 }

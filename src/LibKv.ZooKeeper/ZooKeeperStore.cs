@@ -41,7 +41,20 @@ public sealed class ZooKeeperStore : KvStoreBase
         var loggerFactory = Options.LoggerFactory ?? NullLoggerFactory.Instance;
         _logger = loggerFactory.CreateLogger<ZooKeeperStore>();
         Paths = new ZooKeeperPaths(Root);
-        var hosts = Endpoint.ParseAll(Options.Endpoints, DefaultEndpoint).Select(e => (e.Host, e.Port)).ToList();
+        var endpoints = Endpoint.ParseAll(Options.Endpoints, DefaultEndpoint);
+        if (endpoints.FirstOrDefault(e => e.Tls) is { } tls)
+        {
+            throw new KvException(
+                KvErrorCode.NotSupported,
+                $"Endpoint '{tls.Text}' asks for TLS, which the zookeeper backend does not support yet; give host:port of a plain clientPort.");
+        }
+
+        if (Options.Tls is { Enabled: true })
+        {
+            throw new KvException(KvErrorCode.NotSupported, "StoreOptions.Tls is enabled, but the zookeeper backend does not support TLS yet; use a plain clientPort.");
+        }
+
+        var hosts = endpoints.Select(e => (e.Host, e.Port)).ToList();
         var auth = new List<(string, byte[])>();
         if (!string.IsNullOrEmpty(Options.Username))
         {
@@ -53,23 +66,39 @@ public sealed class ZooKeeperStore : KvStoreBase
             _acl = Acl.OpenUnsafe;
         }
 
-        Client = new ZooKeeperClient(
+        var clientLogger = loggerFactory.CreateLogger<ZooKeeperClient>();
+        ZooKeeperClient Open(TimeSpan sessionTimeout) => new(
             new ZooKeeperClientOptions
             {
                 Hosts = hosts,
-                SessionTimeout = Options.SessionTimeout,
+                SessionTimeout = sessionTimeout,
                 ConnectionTimeout = CallDeadline.Clamp(Options.ConnectionTimeout),
                 RequestTimeout = CallDeadline.Clamp(Options.RequestTimeout),
                 Auth = auth,
                 Time = Time,
             },
-            loggerFactory.CreateLogger<ZooKeeperClient>());
+            clientLogger);
+        Client = Open(Options.SessionTimeout);
+        Sessions = new ZooKeeperSessions(Client, Open);
+        Sessions.Changed += OnSessionChanged;
+        _restorer = new KeepAliveRestorer(this, KeepAlives);
+
+        // On the connection's reader, before the re-read that sees the lower zxids is delivered.
+        Client.ZxidWentBack += NoteIndexReset;
     }
 
     /// <inheritdoc />
     public override string Backend => BackendName;
 
     internal ZooKeeperClient Client { get; }
+
+    /// <summary>The main session and the TTL classes' sessions.</summary>
+    internal ZooKeeperSessions Sessions { get; }
+
+    /// <summary>The keep-alive keys to write again after a session loss.</summary>
+    internal KeepAliveKeys KeepAlives { get; } = new();
+
+    private readonly KeepAliveRestorer _restorer;
 
     internal ZooKeeperPaths Paths { get; }
 
@@ -107,9 +136,31 @@ public sealed class ZooKeeperStore : KvStoreBase
         try
         {
             var kind = KindOf(options, key);
+            if (kind.Mode == CreateMode.Ephemeral)
+            {
+                var client = await Sessions.ForTtlAsync(options.Ttl!.Value, "keep-alive TTL", key, cancellationToken).ConfigureAwait(false);
+
+                // Registered before the write, so that a rewrite after a session loss never brings back an older value.
+                var previous = KeepAlives.Get(key);
+                var entry = KeepAlives.Set(key, value.ToArray(), client);
+                try
+                {
+                    await WriteAsync(client, key, value, kind, Condition.None, 0, cancellationToken).ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is ZooKeeperException or KvException { Code: not KvErrorCode.Unavailable })
+                {
+                    KeepAlives.Restore(key, entry, previous);
+                    throw;
+                }
+
+                await CatchUpAsync(client, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            KeepAlives.Remove(key);
             if (kind.Mode != CreateMode.Persistent)
             {
-                await WriteAsync(key, value, kind, Condition.None, 0, cancellationToken).ConfigureAwait(false);
+                await WriteAsync(Client, key, value, kind, Condition.None, 0, cancellationToken).ConfigureAwait(false);
                 return;
             }
 
@@ -122,7 +173,7 @@ public sealed class ZooKeeperStore : KvStoreBase
                     if (stat.EphemeralOwner != 0 || stat.IsMarkedTtl)
                     {
                         // It was a TTL or keep-alive key: a plain Put makes it permanent.
-                        await WriteAsync(key, value, kind, Condition.None, 0, cancellationToken).ConfigureAwait(false);
+                        await WriteAsync(Client, key, value, kind, Condition.None, 0, cancellationToken).ConfigureAwait(false);
                     }
 
                     return;
@@ -138,7 +189,7 @@ public sealed class ZooKeeperStore : KvStoreBase
                 }
                 catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
                 {
-                    await EnsureParentsAsync(key, path, cancellationToken).ConfigureAwait(false);
+                    await EnsureParentsAsync(Client, key, path, cancellationToken).ConfigureAwait(false);
                 }
                 catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NodeExists)
                 {
@@ -191,6 +242,7 @@ public sealed class ZooKeeperStore : KvStoreBase
     protected override async ValueTask DeleteCoreAsync(string key, CancellationToken cancellationToken)
     {
         using var call = StartCall(ref cancellationToken);
+        KeepAlives.Remove(key);
         try
         {
             var path = Paths.PathOf(key);
@@ -250,6 +302,7 @@ public sealed class ZooKeeperStore : KvStoreBase
     protected override async ValueTask DeleteTreeCoreAsync(string directory, CancellationToken cancellationToken)
     {
         using var call = StartCall(ref cancellationToken);
+        KeepAlives.RemoveTree(directory);
         try
         {
             var path = Paths.PathOf(directory);
@@ -299,7 +352,21 @@ public sealed class ZooKeeperStore : KvStoreBase
         using var call = StartCall(ref cancellationToken);
         try
         {
-            var stat = await WriteAsync(key, value, KindOf(options, key), previous is null ? Condition.Create : Condition.Match, previous?.LastIndex ?? 0, cancellationToken).ConfigureAwait(false);
+            var kind = KindOf(options, key);
+            var client = kind.Mode == CreateMode.Ephemeral
+                ? await Sessions.ForTtlAsync(options.Ttl!.Value, "keep-alive TTL", key, cancellationToken).ConfigureAwait(false)
+                : Client;
+            var stat = await WriteAsync(client, key, value, kind, previous is null ? Condition.Create : Condition.Match, previous?.LastIndex ?? 0, cancellationToken).ConfigureAwait(false);
+            if (kind.Mode == CreateMode.Ephemeral)
+            {
+                KeepAlives.Set(key, value.ToArray(), client);
+                await CatchUpAsync(client, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                KeepAlives.Remove(key);
+            }
+
             return new KVPair(key, value.ToArray(), (ulong)stat.Mzxid);
         }
         catch (ZooKeeperException e)
@@ -334,6 +401,8 @@ public sealed class ZooKeeperStore : KvStoreBase
             {
                 throw ZooKeeperErrors.Modified(key);
             }
+
+            KeepAlives.Remove(key);
         }
         catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
         {
@@ -422,48 +491,81 @@ public sealed class ZooKeeperStore : KvStoreBase
     }
 
     /// <inheritdoc />
-    protected override ILocker NewLockCore(string key, LockOptions options)
-    {
-        EnsureLeaseFits(options.Ttl, "LockOptions.Ttl", key);
-        return new ZooKeeperLocker(this, key, options);
-    }
+    protected override ILocker NewLockCore(string key, LockOptions options) => new ZooKeeperLocker(this, key, options);
 
     /// <summary>
-    /// Throws NotSupported when the session, the lease of keep-alive keys and locks, can outlive <paramref name="ttl"/>'s
-    /// bound of 2 × Ttl + 1 s; does nothing while the negotiated timeout is not known yet.
+    /// A session change moves <see cref="IStore.States"/> (Suspended when a connection drops, SessionLost when a session
+    /// ends, Reconnected once every session is connected again); keep-alive keys of a lost session are written again
+    /// on its successor.
     /// </summary>
-    internal void EnsureLeaseFits(TimeSpan ttl, string what, string key)
+    private void OnSessionChanged(ZooKeeperClient client, SessionChange change)
     {
-        var negotiated = Client.NegotiatedTimeout;
-        var bound = (ttl * 2) + TimeSpan.FromSeconds(1);
-        if (negotiated <= TimeSpan.Zero || negotiated <= bound)
+        if (IsDisposed)
         {
             return;
         }
 
-        throw new KvException(
-            KvErrorCode.NotSupported,
-            $"{what} {Seconds(ttl)} needs a ZooKeeper session timeout ≤ {Seconds(bound)}; this store's session timeout is {Seconds(negotiated)} " +
-            $"(StoreOptions.SessionTimeout = {Seconds(Options.SessionTimeout)}, bounded by the server's minSessionTimeout/maxSessionTimeout). " +
-            "Lower StoreOptions.SessionTimeout or raise the TTL.",
-            key);
+        switch (change)
+        {
+            case SessionChange.Disconnected:
+                SetState(StoreState.Suspended);
+                break;
+            case SessionChange.SessionLost:
+                SetState(StoreState.SessionLost);
+                break;
+            case SessionChange.NewSession:
+                _ = Task.Run(() => _restorer.RestoreAsync(client));
+                goto default;
+            default:
+                if (Sessions.All.All(c => c.IsConnected))
+                {
+                    SetState(StoreState.Reconnected);
+                }
+
+                break;
+        }
+    }
+
+    /// <summary>Writes a keep-alive key as an ephemeral node of <paramref name="client"/>'s session (a rewrite after a session loss).</summary>
+    internal async Task WriteKeepAliveAsync(ZooKeeperClient client, string key, byte[] value, CancellationToken cancellationToken) =>
+        await WriteAsync(client, key, value, new NodeKind(CreateMode.Ephemeral, 0), Condition.None, 0, cancellationToken).ConfigureAwait(false);
+
+    /// <summary>
+    /// After a write on a TTL class's session: a sync of the main session, so that its reads (on another server of
+    /// the ensemble, perhaps) see the write. The write is done either way; a failed sync only costs that guarantee.
+    /// </summary>
+    private async Task CatchUpAsync(ZooKeeperClient client, CancellationToken cancellationToken)
+    {
+        if (ReferenceEquals(client, Client))
+        {
+            return;
+        }
+
+        try
+        {
+            await Client.SyncSharedAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is KvException or OperationCanceledException or ZooKeeperException)
+        {
+            Log.BackgroundFailed(_logger, "/", e.Message);
+        }
     }
 
     /// <inheritdoc />
-    protected override async ValueTask DisposeCoreAsync() => await Client.DisposeAsync().ConfigureAwait(false);
+    protected override async ValueTask DisposeCoreAsync() => await Sessions.DisposeAsync().ConfigureAwait(false);
 
     /// <summary>The ACL of a new node: the store's (creator-only with credentials) at or under the root, open above it.</summary>
     internal IReadOnlyList<Acl> AclFor(string path) => Paths.IsInStore(path) ? _acl : Acl.OpenUnsafe;
 
     /// <summary>Creates every missing ancestor of <paramref name="path"/> as a hidden (null data) node, pipelined top-down.</summary>
-    internal async Task EnsureParentsAsync(string key, string path, CancellationToken cancellationToken, CreateMode mode = CreateMode.Persistent)
+    internal async Task EnsureParentsAsync(ZooKeeperClient client, string key, string path, CancellationToken cancellationToken, CreateMode mode = CreateMode.Persistent)
     {
         var ancestors = ZooKeeperPaths.Ancestors(path);
         var tasks = new List<Task>(ancestors.Count);
         foreach (var a in ancestors)
         {
             var m = mode == CreateMode.Container && Paths.IsInLocks(a) ? CreateMode.Container : CreateMode.Persistent;
-            tasks.Add(Client.CreateAsync(a, null, AclFor(a), m, 0, cancellationToken));
+            tasks.Add(client.CreateAsync(a, null, AclFor(a), m, 0, cancellationToken));
         }
 
         foreach (var t in tasks)
@@ -733,12 +835,12 @@ public sealed class ZooKeeperStore : KvStoreBase
         Paths.IsInStore(path) && !string.Equals(path, Paths.RootPath, StringComparison.Ordinal) && path != "/";
 
     /// <summary>Writes a key as a node of <paramref name="kind"/> under <paramref name="condition"/>, replacing a node of another kind.</summary>
-    private async Task<Stat> WriteAsync(string key, ReadOnlyMemory<byte> value, NodeKind kind, Condition condition, ulong expected, CancellationToken cancellationToken)
+    private async Task<Stat> WriteAsync(ZooKeeperClient client, string key, ReadOnlyMemory<byte> value, NodeKind kind, Condition condition, ulong expected, CancellationToken cancellationToken)
     {
         var path = Paths.PathOf(key);
         for (var attempt = 0; attempt < MaxAttempts; attempt++)
         {
-            var node = await Client.TryGetDataAsync(path, cancellationToken).ConfigureAwait(false);
+            var node = await client.TryGetDataAsync(path, cancellationToken).ConfigureAwait(false);
             if (node is null)
             {
                 if (condition == Condition.Match)
@@ -748,14 +850,14 @@ public sealed class ZooKeeperStore : KvStoreBase
 
                 try
                 {
-                    var create = Client.CreateAsync(path, value, AclFor(path), kind.Mode, kind.TtlMs, cancellationToken);
-                    var mark = kind.Mode == CreateMode.PersistentWithTtl && !create.IsCanceled ? MarkTtlAsync(path, cancellationToken) : null;
+                    var create = client.CreateAsync(path, value, AclFor(path), kind.Mode, kind.TtlMs, cancellationToken);
+                    var mark = kind.Mode == CreateMode.PersistentWithTtl && !create.IsCanceled ? MarkTtlAsync(client, path, cancellationToken) : null;
                     var created = (await create.ConfigureAwait(false)).Stat;
                     return mark is null ? created : await mark.ConfigureAwait(false) ?? created;
                 }
                 catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
                 {
-                    await EnsureParentsAsync(key, path, cancellationToken).ConfigureAwait(false);
+                    await EnsureParentsAsync(client, key, path, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
                 catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NodeExists)
@@ -787,11 +889,11 @@ public sealed class ZooKeeperStore : KvStoreBase
                 }
             }
 
-            if (kind.Matches(node.Stat, Client.SessionId))
+            if (kind.Matches(node.Stat, client.SessionId))
             {
                 try
                 {
-                    return await Client.SetDataAsync(path, value, node.Stat.Version, cancellationToken).ConfigureAwait(false);
+                    return await client.SetDataAsync(path, value, node.Stat.Version, cancellationToken).ConfigureAwait(false);
                 }
                 catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.BadVersion)
                 {
@@ -821,7 +923,7 @@ public sealed class ZooKeeperStore : KvStoreBase
                     key);
             }
 
-            var results = await Client.MultiAsync(
+            var results = await client.MultiAsync(
                 new MultiOp[]
                 {
                     new MultiOp.DeleteOp(path, node.Stat.Version),
@@ -831,8 +933,8 @@ public sealed class ZooKeeperStore : KvStoreBase
             var error = FirstError(results);
             if (error == ZooKeeperErrors.Ok)
             {
-                var stat = results[1].Stat ?? (await Client.GetDataAsync(path, cancellationToken).ConfigureAwait(false)).Stat;
-                return kind.Mode == CreateMode.PersistentWithTtl ? await MarkTtlAsync(path, cancellationToken).ConfigureAwait(false) ?? stat : stat;
+                var stat = results[1].Stat ?? (await client.GetDataAsync(path, cancellationToken).ConfigureAwait(false)).Stat;
+                return kind.Mode == CreateMode.PersistentWithTtl ? await MarkTtlAsync(client, path, cancellationToken).ConfigureAwait(false) ?? stat : stat;
             }
 
             if (error == ZooKeeperErrors.Unimplemented && kind.Mode == CreateMode.PersistentWithTtl)
@@ -857,11 +959,11 @@ public sealed class ZooKeeperStore : KvStoreBase
     }
 
     /// <summary>Marks a just-created TTL node (ACL version 0 → 1, same ACL); the stat, or null when the node is gone.</summary>
-    private async Task<Stat?> MarkTtlAsync(string path, CancellationToken cancellationToken)
+    private async Task<Stat?> MarkTtlAsync(ZooKeeperClient client, string path, CancellationToken cancellationToken)
     {
         // Sent even when the call is cancelled or out of time meanwhile: the node exists, and unmarked it would pass
         // for a permanent node, which a later plain Put would then leave expiring.
-        var mark = Client.SetAclAsync(path, AclFor(path), 0, CancellationToken.None);
+        var mark = client.SetAclAsync(path, AclFor(path), 0, CancellationToken.None);
         try
         {
             return await mark.WaitAsync(cancellationToken).ConfigureAwait(false);
@@ -877,7 +979,7 @@ public sealed class ZooKeeperStore : KvStoreBase
         }
     }
 
-    /// <summary>The node kind of a write; a keep-alive TTL the session cannot honour is NotSupported before anything is sent.</summary>
+    /// <summary>The node kind of a write: ephemeral for keep-alive, a TTL node for a TTL alone.</summary>
     private NodeKind KindOf(WriteOptions options, string key)
     {
         if (options.Ttl is not { } ttl)
@@ -887,7 +989,6 @@ public sealed class ZooKeeperStore : KvStoreBase
 
         if (options.KeepAlive)
         {
-            EnsureLeaseFits(ttl, "keep-alive TTL", key);
             return new NodeKind(CreateMode.Ephemeral, 0);
         }
 
@@ -899,8 +1000,6 @@ public sealed class ZooKeeperStore : KvStoreBase
 
         return new NodeKind(CreateMode.PersistentWithTtl, ms);
     }
-
-    private static string Seconds(TimeSpan t) => t.TotalSeconds.ToString("0.###", CultureInfo.InvariantCulture) + "s";
 
     private static KvException TtlNotSupported(string key) =>
         new(KvErrorCode.NotSupported, "This ZooKeeper server does not allow TTL nodes; start it with -Dzookeeper.extendedTypesEnabled=true (or use KeepAlive, which needs no TTL nodes).", key);
@@ -915,7 +1014,14 @@ public sealed class ZooKeeperStore : KvStoreBase
 
     /// <summary>The transient Unavailable of a call that ran out of its RequestTimeout.</summary>
     internal KvException CallTimedOut(string key, Exception inner) =>
-        new(KvErrorCode.Unavailable, $"ZooKeeper at {Client.Endpoints} did not complete the call on '{key}' within the request timeout of {Options.RequestTimeout.TotalMilliseconds:0} ms.", key, inner);
+        inner is SentWriteCanceledException
+            ? KvException.Unavailable(
+                $"ZooKeeper at {Client.Endpoints} did not answer a write on '{key}' within the request timeout of {Options.RequestTimeout.TotalMilliseconds:0} ms; " +
+                "it was sent and may have been applied (outcome unknown).",
+                inner,
+                outcomeUnknown: true,
+                key)
+            : KvException.Unavailable($"ZooKeeper at {Client.Endpoints} did not complete the call on '{key}' within the request timeout of {Options.RequestTimeout.TotalMilliseconds:0} ms.", inner, key: key);
 
     private static KvException TooBusy(string key) =>
         new(KvErrorCode.Unavailable, $"'{key}' kept changing underneath; gave up after {MaxAttempts} attempts.", key);

@@ -42,6 +42,18 @@ public sealed class TcpProxy : IAsyncDisposable
     /// <summary>Accepts new connections but never forwards them: a host that does not answer.</summary>
     public bool Silent { get; set; }
 
+    /// <summary>
+    /// Stops forwarding in both directions while every connection stays open, and new ones are accepted but not
+    /// forwarded: a paused server or a partition that drops packets (nothing tells either side).
+    /// </summary>
+    public bool Frozen { get; set; }
+
+    /// <summary>Closes this many of the next accepted connections at once, as a server that is just starting may.</summary>
+    public int CloseNext { get; set; }
+
+    /// <summary>How many connections were accepted so far.</summary>
+    public int Accepted { get; private set; }
+
     /// <summary>Delay added before each chunk of replies (server to client) is forwarded: a slow network.</summary>
     public TimeSpan ReplyDelay { get; set; }
 
@@ -67,13 +79,14 @@ public sealed class TcpProxy : IAsyncDisposable
                 return;
             }
 
-            if (_blocked)
+            Accepted++;
+            if (_blocked || (CloseNext > 0 && CloseNext-- > 0))
             {
                 client.Dispose();
                 continue;
             }
 
-            if (Silent)
+            if (Silent || Frozen)
             {
                 lock (_pairs)
                 {
@@ -100,12 +113,21 @@ public sealed class TcpProxy : IAsyncDisposable
                 _pairs.Add((client, upstream));
             }
 
-            _ = PumpAsync(client, upstream, null);
-            _ = PumpAsync(upstream, client, this);
+            // Each direction ends on its own (half-close), so bytes already read still reach the server when the
+            // client has gone; the pair is closed once both directions ended.
+            var requests = PumpAsync(client, upstream, this, reply: false);
+            var replies = PumpAsync(upstream, client, this, reply: true);
+            _ = Task.WhenAll(requests, replies).ContinueWith(
+                _ =>
+                {
+                    client.Dispose();
+                    upstream.Dispose();
+                },
+                TaskScheduler.Default);
         }
     }
 
-    private static async Task PumpAsync(TcpClient from, TcpClient to, TcpProxy? delayed)
+    private static async Task PumpAsync(TcpClient from, TcpClient to, TcpProxy proxy, bool reply)
     {
         var buffer = new byte[16 * 1024];
         try
@@ -120,9 +142,14 @@ public sealed class TcpProxy : IAsyncDisposable
                     break;
                 }
 
-                if (delayed is { ReplyDelay: var delay } && delay > TimeSpan.Zero)
+                if (reply && proxy.ReplyDelay > TimeSpan.Zero)
                 {
-                    await Task.Delay(delay);
+                    await Task.Delay(proxy.ReplyDelay);
+                }
+
+                while (proxy.Frozen)
+                {
+                    await Task.Delay(20);
                 }
 
                 await target.WriteAsync(buffer.AsMemory(0, read));
@@ -133,7 +160,13 @@ public sealed class TcpProxy : IAsyncDisposable
             // A cut connection.
         }
 
-        from.Dispose();
-        to.Dispose();
+        try
+        {
+            to.Client.Shutdown(SocketShutdown.Send);
+        }
+        catch (Exception)
+        {
+            // Already closed.
+        }
     }
 }

@@ -42,8 +42,11 @@ public sealed class ZooKeeperServer : IAsyncDisposable
 
     public string Endpoint => $"127.0.0.1:{Port}";
 
-    /// <summary>Starts a server; <paramref name="extendedTypes"/> false leaves TTL nodes disabled.</summary>
-    public static async Task<ZooKeeperServer> StartAsync(bool extendedTypes = true)
+    /// <summary>
+    /// Starts a server; <paramref name="extendedTypes"/> false leaves TTL nodes disabled; <paramref name="waitUntilReady"/>
+    /// false returns as soon as the process is started (the port may not be listening yet).
+    /// </summary>
+    public static async Task<ZooKeeperServer> StartAsync(bool extendedTypes = true, int minSessionTimeoutMs = 400, bool waitUntilReady = true)
     {
         if (!File.Exists(Path.Combine(JarDir, "zookeeper.jar")))
         {
@@ -55,7 +58,7 @@ public sealed class ZooKeeperServer : IAsyncDisposable
         var server = new ZooKeeperServer(dir, FreePort(), extendedTypes);
         await File.WriteAllTextAsync(Path.Combine(dir, "zoo.cfg"), string.Join('\n',
             "tickTime=200",
-            "minSessionTimeout=400",
+            $"minSessionTimeout={minSessionTimeoutMs}",
             "maxSessionTimeout=60000",
             "initLimit=10",
             "syncLimit=5",
@@ -68,8 +71,81 @@ public sealed class ZooKeeperServer : IAsyncDisposable
             "forceSync=no",
             string.Empty));
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        await server.LaunchAsync();
+        await server.LaunchAsync(waitUntilReady);
         return server;
+    }
+
+    /// <summary>Starts an ensemble of <paramref name="count"/> servers on loopback ports and waits until each serves.</summary>
+    public static async Task<IReadOnlyList<ZooKeeperServer>> StartEnsembleAsync(int count)
+    {
+        var members = Enumerable.Range(1, count).Select(id => (Id: id, Client: FreePort(), Peer: FreePort(), Election: FreePort())).ToList();
+        var servers = new List<ZooKeeperServer>();
+        foreach (var m in members)
+        {
+            var dir = Path.Combine(Path.GetTempPath(), "libkv-zk-" + Guid.NewGuid().ToString("N"));
+            Directory.CreateDirectory(Path.Combine(dir, "data"));
+            await File.WriteAllTextAsync(Path.Combine(dir, "data", "myid"), m.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+            var server = new ZooKeeperServer(dir, m.Client, extendedTypes: true);
+            await File.WriteAllTextAsync(Path.Combine(dir, "zoo.cfg"), string.Join('\n', new[]
+            {
+                "tickTime=200",
+                "minSessionTimeout=400",
+                "maxSessionTimeout=60000",
+                "initLimit=50",
+                "syncLimit=10",
+                $"dataDir={Path.Combine(dir, "data")}",
+                $"clientPort={m.Client}",
+                "clientPortAddress=127.0.0.1",
+                "maxClientCnxns=0",
+                "admin.enableServer=false",
+                "4lw.commands.whitelist=ruok,srvr,wchp",
+                "forceSync=no",
+            }.Concat(members.Select(o => $"server.{o.Id}=127.0.0.1:{o.Peer}:{o.Election}")).Append(string.Empty)));
+            AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            servers.Add(server);
+        }
+
+        foreach (var server in servers)
+        {
+            await server.LaunchAsync(waitUntilReady: false);
+        }
+
+        foreach (var server in servers)
+        {
+            await server.WaitAsync();
+        }
+
+        return servers;
+    }
+
+    /// <summary>Pauses the server process (SIGSTOP): it keeps its connections and answers nothing.</summary>
+    public void Pause() => Signal(19);
+
+    /// <summary>Resumes a paused server (SIGCONT).</summary>
+    public void Resume() => Signal(18);
+
+    [System.Runtime.InteropServices.DllImport("libc", SetLastError = true)]
+    private static extern int kill(int pid, int signal);
+
+    private void Signal(int signal)
+    {
+        if (_process is { HasExited: false } p && kill(p.Id, signal) != 0)
+        {
+            throw new InvalidOperationException($"kill({p.Id}, {signal}) failed with errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()}");
+        }
+    }
+
+    /// <summary>Waits until the server answers (after a start that did not wait).</summary>
+    public Task WaitUntilReadyAsync() => WaitAsync();
+
+    /// <summary>Kills the process, wipes its data (a server rebuilt from scratch) and starts it again on the same port.</summary>
+    public async Task RestartWipedAsync()
+    {
+        Kill();
+        var data = Path.Combine(_dir, "data");
+        Directory.Delete(data, recursive: true);
+        Directory.CreateDirectory(data);
+        await LaunchAsync();
     }
 
     /// <summary>Kills the process (as a crash would) and starts it again on the same port and data dir.</summary>
@@ -137,7 +213,7 @@ public sealed class ZooKeeperServer : IAsyncDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    private async Task LaunchAsync()
+    private async Task LaunchAsync(bool waitUntilReady = true)
     {
         var classpath = string.Join(':', s_jars.Select(j => Path.Combine(JarDir, j)).Where(File.Exists));
         var info = new ProcessStartInfo("java")
@@ -165,12 +241,20 @@ public sealed class ZooKeeperServer : IAsyncDisposable
 
         _process = Process.Start(info) ?? throw new InvalidOperationException("java did not start");
         _watchdog = StartWatchdog(_process.Id, _dir);
+        if (waitUntilReady)
+        {
+            await WaitAsync();
+        }
+    }
+
+    private async Task WaitAsync()
+    {
         var until = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (DateTime.UtcNow < until)
         {
-            if (_process.HasExited)
+            if (_process is null || _process.HasExited)
             {
-                throw new InvalidOperationException($"ZooKeeper exited with {_process.ExitCode}; see {_dir}/server.log");
+                throw new InvalidOperationException($"ZooKeeper exited; see {_dir}/server.log");
             }
 
             if (await AnswersAsync())

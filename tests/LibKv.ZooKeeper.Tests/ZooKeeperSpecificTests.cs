@@ -110,13 +110,14 @@ public sealed class ZooKeeperSpecificTests
     }
 
     [Fact]
-    public async Task Session_expiry_drops_ephemeral_keys_fires_lost_tokens_and_the_store_recovers()
+    public async Task Session_expiry_fires_lost_tokens_writes_keep_alive_keys_again_and_the_store_recovers()
     {
         var server = await ZooKeeperServer.Shared;
         var root = NewRoot();
         await using var store = await OpenAsync(server.Endpoint, root);
         await using var observer = await OpenAsync(server.Endpoint, root);
         await store.PutAsync("svc/a", Bytes("a"), new WriteOptions { Ttl = TimeSpan.FromSeconds(2), KeepAlive = true });
+        var before = await observer.GetAsync("svc/a");
         await using var locker = store.NewLock("locks/x");
         var lost = await locker.LockAsync();
         var session = store.Client.SessionId;
@@ -126,7 +127,11 @@ public sealed class ZooKeeperSpecificTests
         Assert.NotEqual(session, store.Client.SessionId);
         await Eventually(() => Task.FromResult(lost.IsCancellationRequested), "the lost token to fire");
         Assert.False(locker.IsHeld);
-        Assert.False(await observer.ExistsAsync("svc/a"));
+        await Eventually(
+            async () => await observer.ExistsAsync("svc/a") && (await observer.GetAsync("svc/a")).LastIndex != before.LastIndex,
+            "the keep-alive key to be written again on the new session");
+        var node = await observer.Client.GetDataAsync(observer.Paths.PathOf("svc/a"), CancellationToken.None);
+        Assert.Equal(store.Client.SessionId, node.Stat.EphemeralOwner);
         await store.PutAsync("svc/b", Bytes("b"), new WriteOptions { Ttl = TimeSpan.FromSeconds(2), KeepAlive = true });
         Assert.True(await observer.ExistsAsync("svc/b"));
         await locker.LockAsync();
@@ -566,64 +571,84 @@ public sealed class ZooKeeperSpecificTests
     }
 
     [Fact]
-    public async Task A_keep_alive_ttl_the_session_cannot_honour_is_NotSupported_and_writes_nothing()
+    public async Task A_keep_alive_ttl_shorter_than_the_session_allows_lives_on_its_own_session_with_default_options()
     {
         var server = await ZooKeeperServer.Shared;
-        await using var store = await OpenAsync(server.Endpoint, NewRoot(), o => o.SessionTimeout = TimeSpan.FromSeconds(10));
+        var root = NewRoot();
+        await using var store = (ZooKeeperStore)await StoreFactory.Default.CreateAsync(new StoreOptions { Backend = "zk", Endpoints = { server.Endpoint }, Root = root });
+        await using var observer = await OpenAsync(server.Endpoint, root);
         Assert.Equal(TimeSpan.FromSeconds(10), store.Client.NegotiatedTimeout);
-        var tooShort = new WriteOptions { Ttl = TimeSpan.FromSeconds(1), KeepAlive = true };
 
-        var put = await Assert.ThrowsAsync<KvException>(async () => await store.PutAsync("svc/a", Bytes("a"), tooShort));
+        // 2 × 1 s + 1 s = 3 s: the main 10 s session cannot be its lease, a 3 s session of its own can.
+        await store.PutAsync("svc/a", Bytes("a"), new WriteOptions { Ttl = TimeSpan.FromSeconds(1), KeepAlive = true });
+        await store.AtomicPutAsync("svc/b", Bytes("b"), null, new WriteOptions { Ttl = TimeSpan.FromSeconds(1.2), KeepAlive = true });
+        await store.PutAsync("svc/c", Bytes("c"), new WriteOptions { Ttl = TimeSpan.FromSeconds(4.5), KeepAlive = true });
+        var a = await store.Client.GetDataAsync(store.Paths.PathOf("svc/a"), CancellationToken.None);
+        var b = await store.Client.GetDataAsync(store.Paths.PathOf("svc/b"), CancellationToken.None);
+        var c = await store.Client.GetDataAsync(store.Paths.PathOf("svc/c"), CancellationToken.None);
+        Assert.NotEqual(0, a.Stat.EphemeralOwner);
+        Assert.NotEqual(store.Client.SessionId, a.Stat.EphemeralOwner);
+        Assert.Equal(a.Stat.EphemeralOwner, b.Stat.EphemeralOwner);
+        Assert.Equal(store.Client.SessionId, c.Stat.EphemeralOwner);
+        var classSession = store.Sessions.All.Single(s => s.SessionId == a.Stat.EphemeralOwner);
+        Assert.Equal(TimeSpan.FromSeconds(3), classSession.NegotiatedTimeout);
+        Assert.Equal("a", Text((await observer.GetAsync("svc/a")).Value));
+
+        // Disposing the store ends them all.
+        await store.DisposeAsync();
+        Assert.False(await observer.ExistsAsync("svc/a"));
+        Assert.False(await observer.ExistsAsync("svc/b"));
+        Assert.False(await observer.ExistsAsync("svc/c"));
+    }
+
+    [Fact]
+    public async Task A_lock_ttl_shorter_than_the_session_allows_holds_on_its_own_session_with_default_options()
+    {
+        var server = await ZooKeeperServer.Shared;
+        var root = NewRoot();
+        await using var store = (ZooKeeperStore)await StoreFactory.Default.CreateAsync(new StoreOptions { Backend = "zk", Endpoints = { server.Endpoint }, Root = root });
+        await using var other = (ZooKeeperStore)await StoreFactory.Default.CreateAsync(new StoreOptions { Backend = "zk", Endpoints = { server.Endpoint }, Root = root });
+        await using var locker = store.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(2) });
+        await locker.LockAsync();
+        Assert.True(locker.IsHeld);
+        var dir = store.Paths.LockDirOf("job");
+        var node = Assert.Single(await store.Client.GetChildrenAsync(dir, CancellationToken.None));
+        var owner = (await store.Client.GetDataAsync(dir + "/" + node, CancellationToken.None)).Stat.EphemeralOwner;
+        Assert.NotEqual(store.Client.SessionId, owner);
+        Assert.Equal(TimeSpan.FromSeconds(5), store.Sessions.All.Single(s => s.SessionId == owner).NegotiatedTimeout);
+
+        await using var second = other.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(1) });
+        Assert.False(await second.TryLockAsync(TimeSpan.FromMilliseconds(300)));
+        await locker.UnlockAsync();
+        Assert.True(await second.TryLockAsync(Deadline));
+        Assert.True(second.FencingToken > 0);
+    }
+
+    [Fact]
+    public async Task A_ttl_whose_session_the_server_refuses_is_NotSupported_naming_minSessionTimeout_and_writes_nothing()
+    {
+        // minSessionTimeout = 4 s: a 1 s TTL needs a session of at most 3 s, which this server does not grant.
+        await using var server = await ZooKeeperServer.StartAsync(minSessionTimeoutMs: 4000);
+        await using var store = (ZooKeeperStore)await StoreFactory.Default.CreateAsync(new StoreOptions { Backend = "zk", Endpoints = { server.Endpoint }, Root = NewRoot() });
+        var put = await Assert.ThrowsAsync<KvException>(async () =>
+            await store.PutAsync("svc/a", Bytes("a"), new WriteOptions { Ttl = TimeSpan.FromSeconds(1), KeepAlive = true }));
         Assert.Equal(KvErrorCode.NotSupported, put.Code);
         Assert.False(put.IsTransient);
         Assert.Equal("svc/a", put.Key);
         Assert.Contains("keep-alive TTL 1s needs a ZooKeeper session timeout ≤ 3s", put.Message, StringComparison.Ordinal);
-        Assert.Contains("session timeout is 10s", put.Message, StringComparison.Ordinal);
-        Assert.Contains("StoreOptions.SessionTimeout", put.Message, StringComparison.Ordinal);
-        var atomic = await Assert.ThrowsAsync<KvException>(async () => await store.AtomicPutAsync("svc/a", Bytes("a"), null, tooShort));
-        Assert.Equal(KvErrorCode.NotSupported, atomic.Code);
-
-        // Nothing was sent: not even the hidden parent exists.
+        Assert.Contains("minSessionTimeout", put.Message, StringComparison.Ordinal);
         Assert.Null(await store.Client.ExistsAsync(store.Paths.PathOf("svc"), CancellationToken.None));
-        Assert.Equal(KvErrorCode.KeyNotFound, (await Assert.ThrowsAsync<KvException>(async () => await store.ListAsync(""))).Code);
 
-        // 2 × 4.5 s + 1 s = 10 s fits; a TTL key without keep-alive does not depend on the session.
-        await store.PutAsync("svc/b", Bytes("b"), new WriteOptions { Ttl = TimeSpan.FromSeconds(4.5), KeepAlive = true });
-        await store.PutAsync("svc/c", Bytes("c"), new WriteOptions { Ttl = TimeSpan.FromSeconds(1) });
-        Assert.True(await store.ExistsAsync("svc/b"));
-    }
-
-    [Fact]
-    public async Task The_lease_check_uses_the_session_timeout_the_server_negotiated()
-    {
-        // The test server's maxSessionTimeout is 60 s: asking for 90 s gets 60 s.
-        var server = await ZooKeeperServer.Shared;
-        await using var store = await OpenAsync(server.Endpoint, NewRoot(), o => o.SessionTimeout = TimeSpan.FromSeconds(90));
-        Assert.Equal(TimeSpan.FromSeconds(60), store.Client.NegotiatedTimeout);
-        var e = await Assert.ThrowsAsync<KvException>(async () =>
-            await store.PutAsync("svc", Bytes("s"), new WriteOptions { Ttl = TimeSpan.FromSeconds(20), KeepAlive = true }));
-        Assert.Equal(KvErrorCode.NotSupported, e.Code);
-        Assert.Contains("≤ 41s; this store's session timeout is 60s (StoreOptions.SessionTimeout = 90s", e.Message, StringComparison.Ordinal);
-        await store.PutAsync("svc", Bytes("s"), new WriteOptions { Ttl = TimeSpan.FromSeconds(29.5), KeepAlive = true });
-        Assert.True(await store.ExistsAsync("svc"));
-    }
-
-    [Fact]
-    public async Task NewLock_with_a_ttl_the_session_cannot_honour_is_NotSupported()
-    {
-        var server = await ZooKeeperServer.Shared;
-        await using var store = await OpenAsync(server.Endpoint, NewRoot(), o => o.SessionTimeout = TimeSpan.FromSeconds(10));
-        var e = Assert.Throws<KvException>(() => store.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(1) }));
-        Assert.Equal(KvErrorCode.NotSupported, e.Code);
-        Assert.Equal("job", e.Key);
-        Assert.Contains("LockOptions.Ttl 1s needs a ZooKeeper session timeout ≤ 3s", e.Message, StringComparison.Ordinal);
-        Assert.Contains("StoreOptions.SessionTimeout", e.Message, StringComparison.Ordinal);
-        Assert.Null(await store.Client.ExistsAsync(store.Paths.LockDirOf("job"), CancellationToken.None));
+        await using var locker = store.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(1) });
+        var lockError = await Assert.ThrowsAsync<KvException>(async () => await locker.LockAsync());
+        Assert.Equal(KvErrorCode.NotSupported, lockError.Code);
+        Assert.Contains("LockOptions.Ttl 1s", lockError.Message, StringComparison.Ordinal);
+        Assert.Contains("minSessionTimeout", lockError.Message, StringComparison.Ordinal);
         Assert.False(await store.ExistsAsync("job"));
 
-        await using var fits = store.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(4.5) });
-        await fits.LockAsync();
-        Assert.True(fits.IsHeld);
+        // 2 × 1.5 s + 1 s = 4 s is what the server grants.
+        await store.PutAsync("svc/b", Bytes("b"), new WriteOptions { Ttl = TimeSpan.FromSeconds(1.5), KeepAlive = true });
+        Assert.True(await store.ExistsAsync("svc/b"));
     }
 
     [Fact]

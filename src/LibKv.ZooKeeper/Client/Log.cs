@@ -8,9 +8,6 @@ internal static partial class Log
     [LoggerMessage(1, LogLevel.Debug, "Connected to ZooKeeper {Endpoint}: session 0x{SessionId:x}, timeout {TimeoutMs} ms, new session {NewSession}")]
     public static partial void Connected(ILogger logger, string endpoint, long sessionId, int timeoutMs, bool newSession);
 
-    [LoggerMessage(2, LogLevel.Information, "Connection to ZooKeeper {Endpoint} lost: {Reason}")]
-    public static partial void Disconnected(ILogger logger, string endpoint, string reason);
-
     [LoggerMessage(3, LogLevel.Debug, "Connecting to ZooKeeper {Endpoint} failed: {Reason}")]
     public static partial void ConnectFailed(ILogger logger, string endpoint, string reason);
 
@@ -28,4 +25,10 @@ internal static partial class Log
 
     [LoggerMessage(8, LogLevel.Debug, "Watch refresh of {Path} failed, retrying: {Reason}")]
     public static partial void WatchRetry(ILogger logger, string path, string reason);
+
+    [LoggerMessage(9, LogLevel.Information, "Keep-alive key '{Key}' written again on the new ZooKeeper session")]
+    public static partial void KeepAliveRestored(ILogger logger, string key);
+
+    [LoggerMessage(10, LogLevel.Warning, "Keep-alive key '{Key}' could not be written again and is no longer kept alive: {Reason}")]
+    public static partial void KeepAliveDropped(ILogger logger, string key, string reason);
 }

@@ -21,6 +21,9 @@ internal abstract class Pending
 
     public string Path { get; }
 
+    /// <summary>When the writer put the request on the socket (a TimeProvider timestamp); set before the reply can come.</summary>
+    public long SentAt { get; set; }
+
     /// <summary>Completes the request from its reply (header error and body).</summary>
     public abstract void Complete(int error, ref JuteReader body);
 
@@ -71,6 +74,9 @@ internal sealed class OutFrame(JuteWriter buffer, Pending? pending)
     public JuteWriter Buffer { get; } = buffer;
 
     public Pending? Pending { get; } = pending;
+
+    /// <summary>A ping: its send time is kept until the answer comes.</summary>
+    public bool IsPing { get; init; }
 
     /// <summary>Set by the writer loop before the frame's bytes go to the socket.</summary>
     public bool Taken

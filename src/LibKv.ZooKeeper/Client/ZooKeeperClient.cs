@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Net.Sockets;
+using LibKv.Core;
 using LibKv.ZooKeeper.Jute;
 using Microsoft.Extensions.Logging;
 
@@ -9,7 +10,7 @@ namespace LibKv.ZooKeeper.Client;
 /// A ZooKeeper session over one pipelined connection at a time: handshake, pings, reconnect to the same or the next
 /// host keeping the session, a new session after expiry, persistent watches re-added after every reconnect.
 /// </summary>
-internal sealed class ZooKeeperClient : IAsyncDisposable
+internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
 {
     private static readonly ReplyParser<bool> s_none = static (ref JuteReader _) => true;
     private static readonly ReplyParser<Stat> s_stat = static (ref JuteReader r) => Stat.Read(ref r);
@@ -20,10 +21,13 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
     private readonly object _gate = new();
     private readonly Dictionary<(string Path, AddWatchMode Mode), List<WatchRegistration>> _watches = new();
     private readonly CancellationTokenSource _disposing = new();
+    private readonly OutageLog _outage;
     private ZooKeeperConnection? _current;
     private TaskCompletionSource<ZooKeeperConnection> _connected = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private CancellationTokenSource _sessionCts = new();
-    private ITimer? _suspectTimer;
+    private readonly SessionDeadline _deadline;
+    private bool _zeroZxidNext;
+    private int _handshakeRefusals;
     private Task _loop = Task.CompletedTask;
     private long _sessionId;
     private byte[] _password;
@@ -41,6 +45,8 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         _options = options;
         _logger = logger;
         _time = options.Time;
+        _outage = new OutageLog(logger, $"ZooKeeper connection (session timeout {options.SessionTimeout.TotalMilliseconds:0} ms)", _time);
+        _deadline = new SessionDeadline(_time, () => NegotiatedTimeout, OnDeadlinePassed);
         _sessionId = options.SessionId;
         _password = options.SessionPassword ?? new byte[16];
     }
@@ -84,31 +90,110 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
     /// <summary>The endpoints, for messages.</summary>
     public string Endpoints => _options.Describe();
 
-    /// <summary>Connects to the first host that answers and starts the session loop; Unavailable when none does.</summary>
+    /// <summary>Raised (on the session loop, in order) when the connection or the session changes.</summary>
+    public event Action<SessionChange>? Changed;
+
+    /// <summary>Raised on the connection's reader when the server answers a ping, with the ping's send timestamp.</summary>
+    public event Action<long>? PingAnswered;
+
+    /// <summary>Raised on the connection's reader, before anything newer is delivered, when the server's zxid went back.</summary>
+    public event Action? ZxidWentBack;
+
+    /// <summary>The send timestamp (TimeProvider) of the last request or ping of this session the server answered.</summary>
+    public long ConfirmedSent => _deadline.ConfirmedSent;
+
+    /// <summary>
+    /// Connects to the first host that answers and starts the session loop. A host that refuses or closes the
+    /// connection (a server just starting) is tried again, across the list, until ConnectionTimeout has passed; then
+    /// Unavailable, or InvalidConfiguration when what answered is not a ZooKeeper server.
+    /// </summary>
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        var errors = new List<string>();
-        foreach (var host in _options.Hosts)
+        var started = _time.GetTimestamp();
+        var errors = new Dictionary<string, string>();
+        var notZooKeeper = new Dictionary<string, string>();
+        for (var round = 0; ; round++)
         {
-            try
+            foreach (var host in _options.Hosts)
             {
-                var connection = await ConnectAsync(host, _options.ConnectionTimeout, cancellationToken).ConfigureAwait(false);
-                Publish(connection);
-                _loop = Task.Run(() => RunAsync(connection));
-                return;
+                var endpoint = $"{host.Host}:{host.Port}";
+                var left = _options.ConnectionTimeout - _time.GetElapsedTime(started);
+                if (notZooKeeper.ContainsKey(endpoint) || (round > 0 && left <= TimeSpan.Zero))
+                {
+                    continue;
+                }
+
+                try
+                {
+                    // An attempt gets half of ConnectionTimeout per host of the list (at least a second, at most what
+                    // is left after the first round): a hung host does not starve the next, and a server that took the
+                    // connection while starting and never answers it is asked again.
+                    var share = _options.ConnectionTimeout / (2 * _options.Hosts.Count);
+                    var attempt = share > TimeSpan.FromSeconds(1) ? share : TimeSpan.FromSeconds(1);
+                    if (attempt > _options.ConnectionTimeout)
+                    {
+                        attempt = _options.ConnectionTimeout;
+                    }
+
+                    if (round > 0 && attempt > left)
+                    {
+                        attempt = left;
+                    }
+
+                    var connection = await ConnectAsync(host, attempt, cancellationToken).ConfigureAwait(false);
+                    Publish(connection, isNewSession: false);
+                    _loop = Task.Run(() => RunAsync(connection));
+                    return;
+                }
+                catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+                {
+                    throw;
+                }
+                catch (NotZooKeeperException e)
+                {
+                    notZooKeeper[endpoint] = e.Message;
+                }
+                catch (HandshakeTimeoutException e)
+                {
+                    // A server that took the connection and said nothing to the handshake may answer HTTP (etcd, Consul…).
+                    Log.ConnectFailed(_logger, endpoint, e.Message);
+                    if (await NotZooKeeperException.ProbeHttpAsync(host.Host, host.Port, cancellationToken).ConfigureAwait(false) is { } http)
+                    {
+                        notZooKeeper[endpoint] = http.Message;
+                    }
+                    else
+                    {
+                        errors[endpoint] = e.Message;
+                    }
+                }
+                catch (Exception e)
+                {
+                    Log.ConnectFailed(_logger, endpoint, e.Message);
+                    errors[endpoint] = e.Message;
+                }
             }
-            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+
+            if (notZooKeeper.Count == _options.Hosts.Count || _time.GetElapsedTime(started) >= _options.ConnectionTimeout)
             {
-                throw;
+                break;
             }
-            catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
-            {
-                errors.Add($"{host.Host}:{host.Port}: {e.Message}");
-            }
+
+            await Task.Delay(Backoff(round), _time, cancellationToken).ConfigureAwait(false);
         }
 
-        throw new KvException(KvErrorCode.Unavailable, $"No ZooKeeper server answered at {Endpoints}: {string.Join("; ", errors)}");
+        if (notZooKeeper.Count > 0)
+        {
+            throw new KvException(
+                KvErrorCode.InvalidConfiguration,
+                $"{string.Join("; ", notZooKeeper.Select(e => $"{e.Key} is {e.Value}"))}" +
+                (errors.Count > 0 ? $" (and no ZooKeeper server answered elsewhere: {string.Join("; ", errors.Select(e => $"{e.Key}: {e.Value}"))})" : string.Empty) +
+                ". Check the endpoints of the zookeeper backend.");
+        }
+
+        throw new KvException(KvErrorCode.Unavailable, $"No ZooKeeper server answered at {Endpoints} within {_options.ConnectionTimeout.TotalMilliseconds:0} ms: {string.Join("; ", errors.Select(e => $"{e.Key}: {e.Value}"))}");
     }
+
+    private static TimeSpan Backoff(int round) => TimeSpan.FromMilliseconds(Math.Min(500, 50 << Math.Min(round, 4)));
 
     /// <summary>Sends one request and awaits its reply, within the request timeout; ZooKeeperException for a server error.</summary>
     public async Task<T> SendAsync<T>(int opCode, string path, Action<JuteWriter>? body, ReplyParser<T> parser, CancellationToken cancellationToken)
@@ -116,9 +201,17 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         // A cancelled call sends nothing.
         cancellationToken.ThrowIfCancellationRequested();
         var started = _time.GetTimestamp();
-        var connection = Volatile.Read(ref _current) ?? await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
-        var (pending, _) = Enqueue(connection, opCode, path, body, parser);
-        return await AwaitReplyAsync(pending, started, cancellationToken).ConfigureAwait(false);
+        ZooKeeperConnection? closing = null;
+        while (true)
+        {
+            var connection = await ConnectionAsync(closing, started, cancellationToken).ConfigureAwait(false);
+            if (Enqueue(connection, opCode, path, body, parser) is { } queued)
+            {
+                return await AwaitReplyAsync(queued.Pending, queued.Frame, started, cancellationToken).ConfigureAwait(false);
+            }
+
+            closing = connection;
+        }
     }
 
     /// <summary>
@@ -130,23 +223,53 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
     {
         cancellationToken.ThrowIfCancellationRequested();
         var started = _time.GetTimestamp();
-        var connection = Volatile.Read(ref _current) ?? await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
-        var shared = Volatile.Read(ref _sharedSync);
-        Pending<bool> pending;
-        if (shared is not null && ReferenceEquals(shared.Connection, connection) && !shared.Frame.Taken)
+        ZooKeeperConnection? closing = null;
+        while (true)
         {
-            pending = shared.Pending;
-        }
-        else
-        {
-            (pending, var frame) = Enqueue(connection, OpCode.Sync, "/", static w => w.WriteString("/"), s_none);
-            Volatile.Write(ref _sharedSync, new SharedSync(connection, frame, pending));
-        }
+            var connection = await ConnectionAsync(closing, started, cancellationToken).ConfigureAwait(false);
+            var shared = Volatile.Read(ref _sharedSync);
+            if (shared is not null && ReferenceEquals(shared.Connection, connection) && !shared.Frame.Taken)
+            {
+                await AwaitReplyAsync(shared.Pending, shared.Frame, started, cancellationToken).ConfigureAwait(false);
+                return;
+            }
 
-        await AwaitReplyAsync(pending, started, cancellationToken).ConfigureAwait(false);
+            if (Enqueue(connection, OpCode.Sync, "/", static w => w.WriteString("/"), s_none) is { } queued)
+            {
+                Volatile.Write(ref _sharedSync, new SharedSync(connection, queued.Frame, queued.Pending));
+                await AwaitReplyAsync(queued.Pending, queued.Frame, started, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            closing = connection;
+        }
     }
 
-    private (Pending<T> Pending, OutFrame Frame) Enqueue<T>(ZooKeeperConnection connection, int opCode, string path, Action<JuteWriter>? body, ReplyParser<T> parser)
+    /// <summary>
+    /// The connection to send on: the current one, or the next once <paramref name="closing"/> (which refused a request
+    /// because it is closing: nothing was sent) has been replaced, within the request's RequestTimeout.
+    /// </summary>
+    private async Task<ZooKeeperConnection> ConnectionAsync(ZooKeeperConnection? closing, long started, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var connection = Volatile.Read(ref _current) ?? await WaitConnectedAsync(cancellationToken).ConfigureAwait(false);
+            if (!ReferenceEquals(connection, closing))
+            {
+                return connection;
+            }
+
+            if (_time.GetElapsedTime(started) >= _options.RequestTimeout)
+            {
+                throw Unavailable($"the connection was lost and no other came up within {_options.RequestTimeout.TotalMilliseconds:0} ms (last error: {_lastError})", null);
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(20), _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Queues a request on <paramref name="connection"/>; null when the connection is closing (nothing was sent).</summary>
+    private (Pending<T> Pending, OutFrame Frame)? Enqueue<T>(ZooKeeperConnection connection, int opCode, string path, Action<JuteWriter>? body, ReplyParser<T> parser)
     {
         if (Volatile.Read(ref _authError) != 0)
         {
@@ -164,14 +287,18 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         if (!connection.TryEnqueue(frame))
         {
             w.Dispose();
-            throw Unavailable("the connection was lost", null);
+            return null;
         }
 
         ZooKeeperMetrics.Requests.Add(1);
         return (pending, frame);
     }
 
-    private async Task<T> AwaitReplyAsync<T>(Pending<T> pending, long started, CancellationToken cancellationToken)
+    /// <summary>
+    /// Awaits a reply. A write whose frame went to the socket and whose reply never came may have been applied: it
+    /// fails with OutcomeUnknown (or <see cref="SentWriteCanceledException"/> when the caller's token ended it).
+    /// </summary>
+    private async Task<T> AwaitReplyAsync<T>(Pending<T> pending, OutFrame frame, long started, CancellationToken cancellationToken)
     {
         var left = _options.RequestTimeout - _time.GetElapsedTime(started);
         try
@@ -180,11 +307,15 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         }
         catch (TimeoutException)
         {
-            throw Unavailable($"no reply within {_options.RequestTimeout.TotalMilliseconds:0} ms", null);
+            throw Unavailable($"no reply within {_options.RequestTimeout.TotalMilliseconds:0} ms", null, MaybeApplied(pending, frame));
         }
         catch (ConnectionLostException e)
         {
-            throw Unavailable("the connection was lost (ConnectionLoss)", e);
+            throw Unavailable("the connection was lost (ConnectionLoss)", e, MaybeApplied(pending, frame));
+        }
+        catch (OperationCanceledException e) when (MaybeApplied(pending, frame))
+        {
+            throw new SentWriteCanceledException(e.CancellationToken);
         }
         catch (ObjectDisposedException e)
         {
@@ -310,7 +441,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         {
             connection = _current;
             _current = null;
-            _suspectTimer?.Dispose();
+            _deadline.Dispose();
             _connected.TrySetException(new ObjectDisposedException(nameof(ZooKeeperClient)));
             session = _sessionCts;
         }
@@ -332,8 +463,16 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
     /// <summary>Closes the connection as if the network dropped it (tests).</summary>
     internal void DropConnection() => Volatile.Read(ref _current)?.Abort(new ConnectionLostException("dropped on purpose", null));
 
-    private KvException Unavailable(string what, Exception? inner) =>
-        new(KvErrorCode.Unavailable, $"ZooKeeper at {Endpoints} is unavailable: {what}.", null, inner);
+    private KvException Unavailable(string what, Exception? inner, bool outcomeUnknown = false) =>
+        ZooKeeperErrors.Unavailable(
+            outcomeUnknown
+                ? $"ZooKeeper at {Endpoints} is unavailable: {what}; the write was sent and may have been applied (outcome unknown)."
+                : $"ZooKeeper at {Endpoints} is unavailable: {what}.",
+            inner,
+            outcomeUnknown);
+
+    /// <summary>True for a write whose bytes went to the socket: the server may apply it even though no reply came.</summary>
+    private static bool MaybeApplied(Pending pending, OutFrame frame) => frame.Taken && OpCode.IsWrite(pending.OpCode);
 
     private int NextXid()
     {
@@ -375,23 +514,32 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         var socket = new Socket(SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         var endpoint = $"{host.Host}:{host.Port}";
         ZooKeeperConnection? connection = null;
+        var tcpConnected = false;
         try
         {
             await socket.ConnectAsync(host.Host, host.Port, timeout.Token).ConfigureAwait(false);
-            connection = new ZooKeeperConnection(socket, endpoint, OnEvent, OnAuthReply, _time);
+            tcpConnected = true;
             long sessionId;
             byte[] password;
+            var lastZxid = Interlocked.Read(ref _lastZxid);
+            bool zeroZxid;
             lock (_gate)
             {
+                // Every host refused the session after it was presumed lost: a server rebuilt from scratch refuses a
+                // client that saw a larger zxid than its own, so present zxid 0 (it then answers "expired", and the
+                // next handshake opens a new session, still from zxid 0).
+                zeroZxid = _zeroZxidNext;
                 sessionId = _sessionId;
                 password = _password;
             }
 
+            connection = new ZooKeeperConnection(socket, endpoint, this, _time, lastZxid);
+            var sent = _time.GetTimestamp();
             using (var w = new JuteWriter(64))
             {
                 w.BeginFrame();
                 w.WriteInt(0);
-                w.WriteLong(Interlocked.Read(ref _lastZxid));
+                w.WriteLong(zeroZxid ? 0 : lastZxid);
                 w.WriteInt((int)_options.SessionTimeout.TotalMilliseconds);
                 w.WriteLong(sessionId);
                 w.WriteBuffer(password);
@@ -405,7 +553,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
             var length = BinaryPrimitives.ReadInt32BigEndian(lengthBytes);
             if (length is < 20 or > 1024)
             {
-                throw new InvalidDataException($"Bad connect response length {length}.");
+                throw await NotZooKeeperException.DescribeAsync(lengthBytes, connection.Stream, timeout.Token).ConfigureAwait(false);
             }
 
             var body = new byte[length];
@@ -430,11 +578,27 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
             {
                 _sessionId = newId;
                 _password = newPassword;
+                _zeroZxidNext = false;
+                _handshakeRefusals = 0;
+            }
+
+            // The handshake is an answered request of the session: its send time starts (or extends) the session's deadline.
+            if (isNew)
+            {
+                _deadline.Restart(sent);
+            }
+            else
+            {
+                OnAnswered(sent, ping: false);
             }
 
             Volatile.Write(ref _negotiatedTimeoutMs, timeoutMs);
             var negotiated = TimeSpan.FromMilliseconds(timeoutMs);
-            connection.Start(negotiated / 3, negotiated * 2 / 3);
+
+            // A server silent for two thirds of the session timeout, or for the request timeout when that is shorter,
+            // is left for another (as ZooKeeper's own client does, with pings at half that so a live one never is).
+            var readTimeout = negotiated * 2 / 3 < _options.RequestTimeout ? negotiated * 2 / 3 : _options.RequestTimeout;
+            connection.Start(readTimeout / 2, readTimeout);
             Log.Connected(_logger, endpoint, newId, timeoutMs, isNew);
             ZooKeeperMetrics.Connections.Add(1);
             return connection;
@@ -451,10 +615,11 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
             }
 
             _lastError = $"{endpoint}: {e.Message}";
-            Log.ConnectFailed(_logger, endpoint, e.Message);
             if (e is OperationCanceledException && !cancellationToken.IsCancellationRequested && !_disposing.IsCancellationRequested)
             {
-                throw new TimeoutException($"Connecting to {endpoint} timed out after {connectTimeout.TotalMilliseconds:0} ms.", e);
+                throw tcpConnected
+                    ? new HandshakeTimeoutException($"{endpoint} took the connection but did not answer the ZooKeeper handshake within {connectTimeout.TotalMilliseconds:0} ms.", e)
+                    : new TimeoutException($"Connecting to {endpoint} timed out after {connectTimeout.TotalMilliseconds:0} ms.", e);
             }
 
             throw;
@@ -472,11 +637,13 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         return (timeout, id, password, readOnly);
     }
 
+    /// <summary>The server said the session is gone: its token is cancelled and the next connection opens a new one.</summary>
     private void ExpireSession(long sessionId)
     {
         Log.SessionExpired(_logger, sessionId);
         ZooKeeperMetrics.SessionsLost.Add(1);
         CancellationTokenSource old;
+        bool wasLive;
         lock (_gate)
         {
             if (_sessionId == sessionId)
@@ -486,13 +653,18 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
             }
 
             old = _sessionCts;
+            wasLive = !old.IsCancellationRequested;
             _sessionCts = new CancellationTokenSource();
         }
 
         CancelQuietly(old);
+        if (wasLive)
+        {
+            Raise(SessionChange.SessionLost);
+        }
     }
 
-    private void Publish(ZooKeeperConnection connection)
+    private void Publish(ZooKeeperConnection connection, bool isNewSession)
     {
         List<WatchRegistration> resync = new();
         lock (_gate)
@@ -519,8 +691,6 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
                 resync.AddRange(list);
             }
 
-            _suspectTimer?.Dispose();
-            _suspectTimer = null;
             if (_sessionCts.IsCancellationRequested)
             {
                 _sessionCts = new CancellationTokenSource();
@@ -530,17 +700,20 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
             _connected.TrySetResult(connection);
         }
 
+        _deadline.Arm();
         foreach (var registration in resync)
         {
             registration.Resync();
+        }
+
+        if (_loop != Task.CompletedTask)
+        {
+            Raise(isNewSession ? SessionChange.NewSession : SessionChange.Reconnected);
         }
     }
 
     private async Task RunAsync(ZooKeeperConnection connection)
     {
-        // Try the host we were on first (a restart or a blip), then the next ones of the list.
-        var index = Math.Max(0, _options.Hosts.ToList().FindIndex(h => $"{h.Host}:{h.Port}" == connection.Endpoint));
-        var failures = 0;
         while (true)
         {
             await connection.Closed.ConfigureAwait(false);
@@ -564,8 +737,12 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
             }
 
             _lastError = $"{connection.Endpoint}: {connection.CloseReason?.Message}";
-            Log.Disconnected(_logger, connection.Endpoint, connection.CloseReason?.Message ?? "closed");
-            StartSuspectTimer();
+            _outage.Failed(connection.Endpoint, connection.CloseReason ?? new ConnectionLostException("the connection closed", null));
+            Raise(SessionChange.Disconnected);
+
+            // The other hosts first: the one that just went silent may be paused or cut off, and the session's time runs.
+            var index = IndexOf(connection.Endpoint) + 1;
+            var failures = 0;
             while (true)
             {
                 if (_disposing.IsCancellationRequested)
@@ -576,22 +753,24 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
                 var host = _options.Hosts[index++ % _options.Hosts.Count];
                 try
                 {
+                    var sessionBefore = SessionId;
                     connection = await ConnectAsync(host, ReconnectTimeout(), _disposing.Token).ConfigureAwait(false);
-                    Publish(connection);
-                    failures = 0;
-                    index--;
+                    _outage.Recovered(connection.Endpoint);
+                    Publish(connection, isNewSession: SessionId != sessionBefore);
                     break;
                 }
                 catch (SessionExpiredException)
                 {
                     index--;
                 }
-                catch (Exception) when (!_disposing.IsCancellationRequested)
+                catch (Exception e) when (!_disposing.IsCancellationRequested)
                 {
+                    _outage.Failed($"{host.Host}:{host.Port}", e);
+                    NoteRefusal(e);
                     failures++;
                     if (failures % _options.Hosts.Count == 0)
                     {
-                        var delay = TimeSpan.FromMilliseconds(Math.Min(500, 50 * (1 << Math.Min(failures / _options.Hosts.Count, 4))));
+                        var delay = Backoff(failures / _options.Hosts.Count);
                         try
                         {
                             await Task.Delay(delay, _time, _disposing.Token).ConfigureAwait(false);
@@ -610,6 +789,44 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         }
     }
 
+    private int IndexOf(string endpoint)
+    {
+        for (var i = 0; i < _options.Hosts.Count; i++)
+        {
+            if ($"{_options.Hosts[i].Host}:{_options.Hosts[i].Port}" == endpoint)
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+
+    /// <summary>
+    /// Counts handshakes the server ended without an answer once the session is presumed lost; when every host did,
+    /// the next handshake starts a new session from zxid 0 (a server that lost its data refuses a client ahead of it).
+    /// </summary>
+    private void NoteRefusal(Exception e)
+    {
+        if (e is not (EndOfStreamException or IOException))
+        {
+            return;
+        }
+
+        lock (_gate)
+        {
+            if (!_sessionCts.IsCancellationRequested && _sessionId != 0)
+            {
+                return;
+            }
+
+            if (++_handshakeRefusals >= Math.Max(2, _options.Hosts.Count))
+            {
+                _zeroZxidNext = true;
+            }
+        }
+    }
+
     /// <summary>
     /// A reconnect attempt gets at most its share of the session timeout, as in ZooKeeper's own client, so a host that
     /// does not answer (dropped packets) cannot use up the session before the next host of the list is tried.
@@ -620,25 +837,58 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         return share > TimeSpan.Zero && share < _options.ConnectionTimeout ? share : _options.ConnectionTimeout;
     }
 
-    private void StartSuspectTimer()
+    /// <summary>
+    /// The session counts as lost once its timeout has passed since the send time of the last request or ping the
+    /// server answered: the server cannot have expired it earlier, and may have expired it from then on.
+    /// </summary>
+    private void OnDeadlinePassed()
     {
+        CancellationTokenSource cts;
+        long sessionId;
         lock (_gate)
         {
-            _suspectTimer?.Dispose();
-            var sessionId = _sessionId;
-            var cts = _sessionCts;
-            var timeoutMs = Volatile.Read(ref _negotiatedTimeoutMs);
-            _suspectTimer = _time.CreateTimer(
-                _ =>
-                {
-                    Log.SessionPresumedLost(_logger, sessionId, timeoutMs);
-                    ZooKeeperMetrics.SessionsLost.Add(1);
-                    CancelQuietly(cts);
-                },
-                null,
-                TimeSpan.FromMilliseconds(timeoutMs),
-                Timeout.InfiniteTimeSpan);
+            if (_disposing.IsCancellationRequested || _sessionCts.IsCancellationRequested)
+            {
+                return;
+            }
+
+            cts = _sessionCts;
+            sessionId = _sessionId;
         }
+
+        Log.SessionPresumedLost(_logger, sessionId, Volatile.Read(ref _negotiatedTimeoutMs));
+        ZooKeeperMetrics.SessionsLost.Add(1);
+        CancelQuietly(cts);
+        Raise(SessionChange.SessionLost);
+    }
+
+    private void Raise(SessionChange change)
+    {
+        try
+        {
+            Changed?.Invoke(change);
+        }
+        catch (Exception e)
+        {
+            Log.BackgroundFailed(_logger, "/", e.Message);
+        }
+    }
+
+    /// <inheritdoc />
+    public void OnAnswered(long sentTimestamp, bool ping)
+    {
+        _deadline.Confirm(sentTimestamp);
+        if (ping)
+        {
+            PingAnswered?.Invoke(sentTimestamp);
+        }
+    }
+
+    /// <inheritdoc />
+    public void OnZxidWentBack(long zxid)
+    {
+        Interlocked.Exchange(ref _lastZxid, zxid);
+        ZxidWentBack?.Invoke();
     }
 
     private static void CancelQuietly(CancellationTokenSource cts)
@@ -722,7 +972,8 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         }
     }
 
-    private void OnEvent(WatchEvent e)
+    /// <inheritdoc />
+    public void OnEvent(WatchEvent e)
     {
         if (e.Type is WatchEventType.None or WatchEventType.PersistentWatchRemoved or WatchEventType.DataWatchRemoved or WatchEventType.ChildWatchRemoved)
         {
@@ -766,7 +1017,8 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
         }
     }
 
-    private void OnAuthReply(int error)
+    /// <inheritdoc />
+    public void OnAuthReply(int error)
     {
         if (error != ZooKeeperErrors.Ok)
         {
@@ -778,6 +1030,7 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
     private sealed record SharedSync(ZooKeeperConnection Connection, OutFrame Frame, Pending<bool> Pending);
 
     private sealed class SessionExpiredException() : Exception("The ZooKeeper session expired.");
+
 
     private sealed class WatchRegistration(ZooKeeperClient client, string path, AddWatchMode mode, Action<WatchEvent> onEvent, Action onResync) : IDisposable
     {
@@ -811,4 +1064,20 @@ internal sealed class ZooKeeperClient : IAsyncDisposable
             }
         }
     }
+}
+
+/// <summary>A change of a client's connection or session.</summary>
+internal enum SessionChange
+{
+    /// <summary>The connection dropped; the session may live on.</summary>
+    Disconnected,
+
+    /// <summary>Connected again with the same session.</summary>
+    Reconnected,
+
+    /// <summary>The session expired or its timeout passed without an answer: its ephemeral nodes are (or may be) gone.</summary>
+    SessionLost,
+
+    /// <summary>Connected with a new session after the old one was lost.</summary>
+    NewSession,
 }

@@ -21,22 +21,25 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
     private readonly ConcurrentQueue<Pending> _pending = new();
     private readonly CancellationTokenSource _cts = new();
     private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    private readonly Action<WatchEvent> _onEvent;
-    private readonly Action<int> _onAuthReply;
+    private readonly ConcurrentQueue<long> _pingsSent = new();
+    private readonly IConnectionOwner _owner;
     private readonly TimeProvider _time;
+    private readonly long _zxidFloor;
     private Task _loops = Task.CompletedTask;
     private long _lastReceived;
     private long _lastZxid;
     private int _closing;
+    private bool _zxidChecked;
 
-    public ZooKeeperConnection(Socket socket, string endpoint, Action<WatchEvent> onEvent, Action<int> onAuthReply, TimeProvider time)
+    /// <summary>A connection; <paramref name="zxidFloor"/> is the largest zxid the session saw before, to notice a server that went back.</summary>
+    public ZooKeeperConnection(Socket socket, string endpoint, IConnectionOwner owner, TimeProvider time, long zxidFloor)
     {
         _socket = socket;
         _stream = new NetworkStream(socket, ownsSocket: true);
         Endpoint = endpoint;
-        _onEvent = onEvent;
-        _onAuthReply = onAuthReply;
+        _owner = owner;
         _time = time;
+        _zxidFloor = zxidFloor;
         _lastReceived = time.GetTimestamp();
     }
 
@@ -140,9 +143,15 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
                 while (reader.TryRead(out var frame))
                 {
                     frame.Taken = true;
+                    var sent = _time.GetTimestamp();
                     if (frame.Pending is { } p)
                     {
+                        p.SentAt = sent;
                         _pending.Enqueue(p);
+                    }
+                    else if (frame.IsPing)
+                    {
+                        _pingsSent.Enqueue(sent);
                     }
 
                     try
@@ -210,9 +219,22 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
         var xid = r.ReadInt();
         var zxid = r.ReadLong();
         var err = r.ReadInt();
-        if (zxid > 0 && zxid > Interlocked.Read(ref _lastZxid))
+        if (zxid > 0)
         {
-            Interlocked.Exchange(ref _lastZxid, zxid);
+            if (!_zxidChecked)
+            {
+                // Before anything of this connection is delivered: a server whose history went back (rebuilt from scratch).
+                _zxidChecked = true;
+                if (zxid < _zxidFloor)
+                {
+                    _owner.OnZxidWentBack(zxid);
+                }
+            }
+
+            if (zxid > Interlocked.Read(ref _lastZxid))
+            {
+                Interlocked.Exchange(ref _lastZxid, zxid);
+            }
         }
 
         switch (xid)
@@ -221,13 +243,19 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
                 var type = r.ReadInt();
                 var state = r.ReadInt();
                 var path = r.ReadString() ?? "/";
-                _onEvent(new WatchEvent((WatchEventType)type, state, path));
+                _owner.OnEvent(new WatchEvent((WatchEventType)type, state, path));
                 return;
             case Xid.Ping:
+                if (_pingsSent.TryDequeue(out var pingSent))
+                {
+                    _owner.OnAnswered(pingSent, ping: true);
+                }
+
+                return;
             case Xid.SetWatches:
                 return;
             case Xid.Auth:
-                _onAuthReply(err);
+                _owner.OnAuthReply(err);
                 return;
         }
 
@@ -242,6 +270,7 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
             throw new InvalidDataException($"Reply xid {xid} out of order (expected {pending.Xid}).");
         }
 
+        _owner.OnAnswered(pending.SentAt, ping: false);
         pending.Complete(err, ref r);
     }
 
@@ -250,21 +279,31 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
         var ct = _cts.Token;
         try
         {
+            // Checked often, so that silence is noticed soon after readTimeout, well before the session's time runs out.
+            var tick = readTimeout / 10;
+            var lastPing = _time.GetTimestamp();
             while (true)
             {
-                await Task.Delay(interval, _time, ct).ConfigureAwait(false);
+                await Task.Delay(tick, _time, ct).ConfigureAwait(false);
                 if (_time.GetElapsedTime(Volatile.Read(ref _lastReceived)) > readTimeout)
                 {
                     Abort(new ConnectionLostException($"No reply from {Endpoint} for {readTimeout.TotalMilliseconds:0} ms.", null));
                     return;
                 }
 
+                if (_time.GetElapsedTime(lastPing) < interval)
+                {
+                    continue;
+                }
+
+                lastPing = _time.GetTimestamp();
+
                 var w = new JuteWriter(16);
                 w.BeginFrame();
                 w.WriteInt(Xid.Ping);
                 w.WriteInt(OpCode.Ping);
                 w.PatchFrameLength();
-                if (!TryEnqueue(new OutFrame(w, null)))
+                if (!TryEnqueue(new OutFrame(w, null) { IsPing = true }))
                 {
                     w.Dispose();
                     return;
@@ -275,6 +314,22 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
         {
         }
     }
+}
+
+/// <summary>What a connection reports to the session that owns it; called on the connection's reader.</summary>
+internal interface IConnectionOwner
+{
+    /// <summary>A watch notification.</summary>
+    void OnEvent(WatchEvent e);
+
+    /// <summary>The reply to an addauth.</summary>
+    void OnAuthReply(int error);
+
+    /// <summary>The server answered a request (or a ping) sent at <paramref name="sentTimestamp"/>.</summary>
+    void OnAnswered(long sentTimestamp, bool ping);
+
+    /// <summary>The first zxid this connection saw is below every zxid the session had seen: the server's history went back.</summary>
+    void OnZxidWentBack(long zxid);
 }
 
 /// <summary>The connection to the server dropped (ZooKeeper's ConnectionLoss); the session may live on.</summary>

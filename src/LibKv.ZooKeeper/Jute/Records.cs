@@ -25,6 +25,10 @@ internal static class OpCode
     public const int AddWatch = 106;
     public const int CloseSession = -11;
     public const int Error = -1;
+
+    /// <summary>True for a request that changes data: its late application cannot be ruled out once it was sent.</summary>
+    public static bool IsWrite(int opCode) =>
+        opCode is Create or Delete or SetData or SetAcl or Multi or Create2 or CreateContainer or CreateTtl;
 }
 
 /// <summary>Reserved xids of the protocol.</summary>
