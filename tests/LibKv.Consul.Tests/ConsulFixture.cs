@@ -48,3 +48,5 @@ public sealed class ConsulLeaderElectionTests(ConsulFixture f) : LeaderElectionT
 public sealed class ConsulSemaphoreTests(ConsulFixture f) : SemaphoreTests(f), IClassFixture<ConsulFixture>;
 
 public sealed class ConsulFencedWriteTests(ConsulFixture f) : FencedWriteTests(f), IClassFixture<ConsulFixture>;
+
+public sealed class ConsulConfigurationTests(ConsulFixture f) : ConfigurationTests(f), IClassFixture<ConsulFixture>;

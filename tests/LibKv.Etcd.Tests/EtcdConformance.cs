@@ -26,3 +26,5 @@ public sealed class EtcdLeaderElectionTests(EtcdFixture f) : LeaderElectionTests
 public sealed class EtcdSemaphoreTests(EtcdFixture f) : SemaphoreTests(f), IClassFixture<EtcdFixture>;
 
 public sealed class EtcdFencedWriteTests(EtcdFixture f) : FencedWriteTests(f), IClassFixture<EtcdFixture>;
+
+public sealed class EtcdConfigurationTests(EtcdFixture f) : ConfigurationTests(f), IClassFixture<EtcdFixture>;

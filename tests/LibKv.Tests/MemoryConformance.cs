@@ -45,3 +45,5 @@ public sealed class MemoryLeaderElectionTests(MemoryFixture f) : LeaderElectionT
 public sealed class MemorySemaphoreTests(MemoryFixture f) : SemaphoreTests(f), IClassFixture<MemoryFixture>;
 
 public sealed class MemoryFencedWriteTests(MemoryFixture f) : FencedWriteTests(f), IClassFixture<MemoryFixture>;
+
+public sealed class MemoryConfigurationTests(MemoryFixture f) : ConfigurationTests(f), IClassFixture<MemoryFixture>;

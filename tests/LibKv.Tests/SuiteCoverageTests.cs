@@ -29,7 +29,7 @@ public sealed class SuiteCoverageTests
         Assert.Equal(
             new[]
             {
-                "AtomicTests", "BasicOpsTests", "CounterTests", "ErrorTests", "FencedWriteTests", "KeyTests", "LeaderElectionTests", "LockTests",
+                "AtomicTests", "BasicOpsTests", "ConfigurationTests", "CounterTests", "ErrorTests", "FencedWriteTests", "KeyTests", "LeaderElectionTests", "LockTests",
                 "SemaphoreTests", "ServiceRegistryTests", "TtlTests", "WatchTests",
             },
             s_suite.Select(t => t.Name));
