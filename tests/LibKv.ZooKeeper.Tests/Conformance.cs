@@ -24,3 +24,5 @@ public sealed class ZooKeeperServiceRegistryTests(ZooKeeperFixture f) : ServiceR
 public sealed class ZooKeeperLeaderElectionTests(ZooKeeperFixture f) : LeaderElectionTests(f), IClassFixture<ZooKeeperFixture>;
 
 public sealed class ZooKeeperSemaphoreTests(ZooKeeperFixture f) : SemaphoreTests(f), IClassFixture<ZooKeeperFixture>;
+
+public sealed class ZooKeeperFencedWriteTests(ZooKeeperFixture f) : FencedWriteTests(f), IClassFixture<ZooKeeperFixture>;

@@ -699,6 +699,44 @@ public sealed class ZooKeeperSpecificTests
         var gone = cut.Elapsed;
         Assert.True(gone < bound + TimeSpan.FromSeconds(5), $"the key went {gone.TotalSeconds:0.0} s after the cut; the bound is {bound.TotalSeconds} s");
     }
+
+    [Fact]
+    public async Task A_fenced_write_is_refused_by_the_server_when_the_owner_node_went_before_the_locker_noticed()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var store = (ZooKeeperStore)await StoreFactory.Default.CreateAsync(new StoreOptions { Backend = "zk", Endpoints = { server.Endpoint }, Root = NewRoot() });
+        await store.PutAsync("data", Bytes("kept"));
+        var writes = new (string What, Func<ILocker, KVPair, ValueTask> Write)[]
+        {
+            ("Put", (l, _) => store.PutAsync("data", Bytes("late"), new WriteOptions { IfHeld = l })),
+            ("AtomicPut", async (l, p) => await store.AtomicPutAsync("data", Bytes("late"), p, new WriteOptions { IfHeld = l })),
+            ("AtomicPut create with a TTL", async (l, _) => await store.AtomicPutAsync("created", Bytes("late"), null, new WriteOptions { IfHeld = l, Ttl = TimeSpan.FromSeconds(30) })),
+            ("Put with a TTL", (l, _) => store.PutAsync("data", Bytes("late"), new WriteOptions { IfHeld = l, Ttl = TimeSpan.FromSeconds(30) })),
+        };
+
+        // A lock TTL of 2 s puts the owner node on the lock's own session, apart from the store's main session.
+        await using var locker = store.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(2) });
+        foreach (var (what, write) in writes)
+        {
+            await locker.LockAsync();
+            var previous = await store.GetAsync("data");
+            var owner = ((ZooKeeperLocker)locker).Fence!.OwnerPath;
+            Assert.NotEqual(store.Client.SessionId, (await store.Client.GetDataAsync(owner, CancellationToken.None)).Stat.EphemeralOwner);
+
+            // A raw delete on the main session's connection, queued just ahead of the fenced write: the server applies it
+            // first, while the locker (on its own session) has not heard of it yet, so only the server's check can refuse.
+            var delete = store.Client.DeleteAsync(owner, -1, CancellationToken.None);
+            Assert.True(locker.IsHeld, what);
+            var e = await Assert.ThrowsAsync<KvException>(async () => await write(locker, previous));
+            await delete;
+            Assert.Equal(KvErrorCode.LockNotHeld, e.Code);
+            Assert.Contains("no longer held at the server", e.Message, StringComparison.Ordinal);
+            Assert.Equal("kept", Text((await store.GetAsync("data")).Value));
+            Assert.Equal(previous.LastIndex, (await store.GetAsync("data")).LastIndex);
+            Assert.False(await store.ExistsAsync("created"), what);
+            await Eventually(() => Task.FromResult(!locker.IsHeld), "the locker to notice its node went");
+        }
+    }
 }
 
 /// <summary>Tests that restart their own server, apart from the shared one.</summary>
