@@ -42,18 +42,8 @@ public sealed class ZooKeeperStore : KvStoreBase
         _logger = loggerFactory.CreateLogger<ZooKeeperStore>();
         Paths = new ZooKeeperPaths(Root);
         var endpoints = Endpoint.ParseAll(Options.Endpoints, DefaultEndpoint);
-        if (endpoints.FirstOrDefault(e => e.Tls) is { } tls)
-        {
-            throw new KvException(
-                KvErrorCode.NotSupported,
-                $"Endpoint '{tls.Text}' asks for TLS, which the zookeeper backend does not support yet; give host:port of a plain clientPort.");
-        }
-
-        if (Options.Tls is { Enabled: true })
-        {
-            throw new KvException(KvErrorCode.NotSupported, "StoreOptions.Tls is enabled, but the zookeeper backend does not support TLS yet; use a plain clientPort.");
-        }
-
+        // An https:// endpoint or Tls.Enabled: TLS on every connection (the servers' secureClientPort).
+        var tls = TlsSetup.For(Options, endpoints);
         var hosts = endpoints.Select(e => (e.Host, e.Port)).ToList();
         var auth = new List<(string, byte[])>();
         if (!string.IsNullOrEmpty(Options.Username))
@@ -76,6 +66,7 @@ public sealed class ZooKeeperStore : KvStoreBase
                 RequestTimeout = CallDeadline.Clamp(Options.RequestTimeout),
                 Auth = auth,
                 Time = Time,
+                Tls = tls,
             },
             clientLogger);
         Client = Open(Options.SessionTimeout);
