@@ -237,6 +237,11 @@ internal sealed class ConsulClient
         };
         var body = JsonSerializer.SerializeToUtf8Bytes(request, ConsulJsonContext.Default.ConsulSessionRequest);
         var response = await Transport.SendAsync(HttpMethod.Put, "v1/session/create", body, jsonBody: true, null, resendable: true, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccess && ConsulErrors.FromStatus(response.Status, response.Body, null, response.Endpoint) is { Code: KvErrorCode.Unauthorized } denied)
+        {
+            throw ConsulErrors.NoSessionRights(denied);
+        }
+
         EnsureSuccess(response, null);
         return Parse(response.Body, ConsulJsonContext.Default.ConsulSessionInfo).ID;
     }
@@ -341,6 +346,13 @@ internal sealed class ConsulClient
     private async Task<KvException> NotConsulAsync(ConsulResponse response, string request, CancellationToken cancellationToken)
     {
         var body = Encoding.UTF8.GetString(response.Body, 0, Math.Min(response.Body.Length, 200)).Trim();
+        if (body.Contains("HTTP request to an HTTPS server", StringComparison.OrdinalIgnoreCase))
+        {
+            return new KvException(
+                KvErrorCode.InvalidConfiguration,
+                $"The endpoint {response.Endpoint} serves HTTPS and was spoken to in plain HTTP ({request} answered {(int)response.Status}: {body}). Use https://{response.Endpoint} or StoreOptions.Tls.Enabled, with Tls.CaFile (and a client certificate when the agent verifies them).");
+        }
+
         var what = $"{request} answered {(int)response.Status} ({response.ServerText ?? "no Consul headers"}{(body.Length == 0 ? string.Empty : ": " + body)})";
         try
         {

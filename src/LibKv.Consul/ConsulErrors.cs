@@ -146,10 +146,17 @@ internal static class ConsulErrors
             $"Consul does not accept this TTL ({serverText.Trim()}): session TTLs must be at least the server's '{SessionTtlMinSetting}' (10s by default). Use a longer TTL or lower {SessionTtlMinSetting} on the servers.",
             key);
 
+    /// <summary>Unauthorized for a session the token may not create: TTL keys, keep-alive keys and locks all need one.</summary>
+    public static KvException NoSessionRights(KvException denied) =>
+        new(KvErrorCode.Unauthorized,
+            $"{denied.Message.TrimEnd('.')}. TTL keys, keep-alive keys and locks need a Consul session: the token needs session rights (session_prefix \"\" {{ policy = \"write\" }}, or session write on this agent's node) besides key rights under the store's Root.",
+            denied.Key,
+            denied);
+
     /// <summary>A value too large for the transaction endpoint where no other way exists.</summary>
-    public static KvException TooLargeForTxn(string key, int length) =>
+    public static KvException TooLargeForTxn(string key, int length, string what = "An AtomicPut with a TTL") =>
         new(KvErrorCode.NotSupported,
-            $"An AtomicPut with a TTL needs a Consul transaction, and a {length}-byte value does not fit in one (txn_max_req_len, 512 KiB of base64 JSON by default).",
+            $"{what} needs a Consul transaction, and a {length}-byte value does not fit in one (txn_max_req_len, 512 KiB of base64 JSON by default).",
             key);
 
     private static string BodyText(byte[] body)

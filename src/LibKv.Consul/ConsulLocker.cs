@@ -13,6 +13,7 @@ internal sealed partial class ConsulLocker : LockerBase
     private readonly ConsulStore _store;
     private readonly string _full;
     private readonly byte[] _value;
+    private Held? _held;
 
     public ConsulLocker(ConsulStore store, string key, LockOptions options)
         : base(key, options, store.Clock)
@@ -21,6 +22,41 @@ internal sealed partial class ConsulLocker : LockerBase
         _full = store.Full(key);
         _value = options.Value ?? Array.Empty<byte>();
     }
+
+    /// <summary>The store that made this locker.</summary>
+    public ConsulStore Store => _store;
+
+    /// <summary>
+    /// The transaction check that makes a write fenced by this lock: the lock key is still held by this hold's session.
+    /// LockNotHeld when the hold already ended here.
+    /// </summary>
+    public TxnOp FenceCheck(string writtenKey)
+    {
+        var held = Volatile.Read(ref _held);
+        if (held is null || held.Hold.IsLost || !IsHeld)
+        {
+            throw FenceRefused(writtenKey);
+        }
+
+        return new TxnOp("check-session", _full, Session: held.Session.Id);
+    }
+
+    /// <summary>Consul refused a fenced write's session check: the hold is over at the server, so it ends here too.</summary>
+    public KvException FenceFailed(TxnOp fence, string writtenKey, string reason)
+    {
+        var held = Volatile.Read(ref _held);
+        if (held is not null && string.Equals(held.Session.Id, fence.Session, StringComparison.Ordinal) && !held.Hold.IsLost)
+        {
+            LogLockLost(_store.Logger, Key, "a fenced write found the lock key no longer held by its session (" + reason + ")");
+            held.Hold.Lose();
+            _store.Sessions.DestroyLater(held.Session);
+        }
+
+        return FenceRefused(writtenKey);
+    }
+
+    private KvException FenceRefused(string writtenKey) =>
+        new(KvErrorCode.LockNotHeld, $"The write of '{writtenKey}' is fenced by the lock '{Key}', which this client no longer holds at the server; nothing was changed.", writtenKey);
 
     /// <inheritdoc />
     protected override async ValueTask AcquireCoreAsync(LockHold hold, CancellationToken cancellationToken)
@@ -47,6 +83,7 @@ internal sealed partial class ConsulLocker : LockerBase
                     hold.FencingToken = entry.ModifyIndex;
                     hold.State = session;
                     session.Holds = true;
+                    Volatile.Write(ref _held, new Held(hold, session));
                     acquired = true;
 
                     // The hold is certain for one TTL from the send of the last renewal Consul confirmed (the acquire
@@ -213,6 +250,9 @@ internal sealed partial class ConsulLocker : LockerBase
             }
         }
     }
+
+    /// <summary>A hold and the session behind it, read together by fenced writes.</summary>
+    private sealed record Held(LockHold Hold, ConsulSession Session);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Lock '{Key}' was lost: {Reason}")]
     private static partial void LogLockLost(ILogger logger, string key, string reason);

@@ -75,6 +75,12 @@ public sealed class ConsulStore : KvStoreBase
         }
     }
 
+    /// <inheritdoc />
+    protected override bool SupportsFencedWrites => true;
+
+    /// <inheritdoc />
+    protected override bool OwnsLocker(ILocker locker) => locker is ConsulLocker l && ReferenceEquals(l.Store, this);
+
     /// <summary>The ids of every session this client holds on the server (keep-alive, TTL and lock sessions).</summary>
     internal IReadOnlyCollection<string> SessionIds() => Sessions.Ids;
 
@@ -298,6 +304,11 @@ public sealed class ConsulStore : KvStoreBase
     {
         var full = Full(key);
         TxnOp? check = !atomic ? null : previous is null ? new TxnOp("check-not-exists", full) : new TxnOp("check-index", full, Index: previous.LastIndex);
+
+        // A fenced write checks, first in its own transaction, that the lock key is still held by the hold's session.
+        var locker = options.IfHeld as ConsulLocker;
+        var fence = locker?.FenceCheck(key);
+        var guard = new Fence(locker, fence, key);
         if (!atomic && !options.KeepAlive)
         {
             // A Put without keep-alive ends the key's keep-alive (an AtomicPut only once it succeeded).
@@ -306,13 +317,18 @@ public sealed class ConsulStore : KvStoreBase
 
         if (options.Ttl is { } ttl)
         {
-            return await WriteWithTtlAsync(key, full, value, ttl, options.KeepAlive, check, cancellationToken).ConfigureAwait(false);
+            return await WriteWithTtlAsync(key, full, value, ttl, options.KeepAlive, check, guard, cancellationToken).ConfigureAwait(false);
         }
 
         var set = new TxnOp("set", full, value, Flags: ConsulClient.NewNonce());
-        var body = ConsulClient.BuildTxn(check is { } c ? [c, set] : [set]);
+        var body = ConsulClient.BuildTxn(guard.Ops(check is { } c ? [c, set] : [set]));
         if (body.WrittenCount > ConsulClient.MaxTxnBody)
         {
+            if (fence is not null)
+            {
+                throw ConsulErrors.TooLargeForTxn(key, value.Length, "A fenced write");
+            }
+
             return await WriteLargeAsync(key, full, value, previous, atomic, cancellationToken).ConfigureAwait(false);
         }
 
@@ -321,7 +337,7 @@ public sealed class ConsulStore : KvStoreBase
             var outcome = await Client.TxnAsync(body, key, cancellationToken).ConfigureAwait(false);
             if (!outcome.Ok)
             {
-                throw ConsulErrors.FromTxn(outcome.Errors[0], key);
+                throw guard.Failure(outcome.Errors[0]) ?? ConsulErrors.FromTxn(outcome.Errors[0], key);
             }
 
             var entry = outcome.Last!;
@@ -356,7 +372,7 @@ public sealed class ConsulStore : KvStoreBase
         }
     }
 
-    private async Task<ulong> WriteWithTtlAsync(string key, string full, ReadOnlyMemory<byte> value, TimeSpan ttl, bool keepAlive, TxnOp? check, CancellationToken cancellationToken)
+    private async Task<ulong> WriteWithTtlAsync(string key, string full, ReadOnlyMemory<byte> value, TimeSpan ttl, bool keepAlive, TxnOp? check, Fence guard, CancellationToken cancellationToken)
     {
         for (var attempt = 0; ; attempt++)
         {
@@ -371,13 +387,13 @@ public sealed class ConsulStore : KvStoreBase
                 TxnOp[] ops = check is { } c
                     ? (c.Verb == "check-not-exists" ? [c, lockOp] : [c, new TxnOp("delete", full), lockOp])
                     : [new TxnOp("delete", full), lockOp];
-                var body = ConsulClient.BuildTxn(ops);
+                var body = ConsulClient.BuildTxn(guard.Ops(ops));
                 ulong index;
                 if (body.WrittenCount > ConsulClient.MaxTxnBody)
                 {
-                    if (check is not null)
+                    if (check is not null || guard.Check is not null)
                     {
-                        throw ConsulErrors.TooLargeForTxn(key, value.Length);
+                        throw ConsulErrors.TooLargeForTxn(key, value.Length, check is null ? "A fenced write" : "An AtomicPut with a TTL");
                     }
 
                     index = await PutLargeWithSessionAsync(key, full, value, session, cancellationToken).ConfigureAwait(false);
@@ -388,6 +404,11 @@ public sealed class ConsulStore : KvStoreBase
                     if (!outcome.Ok)
                     {
                         var error = outcome.Errors[0];
+                        if (guard.Failure(error) is { } refused)
+                        {
+                            throw refused;
+                        }
+
                         if (ConsulErrors.Classify(error) == ConsulTxnFailure.InvalidSession && attempt < 2)
                         {
                             // Our session was destroyed (partition, expiry): forget it and write with a new one.
@@ -489,5 +510,16 @@ public sealed class ConsulStore : KvStoreBase
         }
 
         throw new KvException(KvErrorCode.KeyModified, $"Key '{key}' kept being taken by other sessions while writing it with a TTL.", key);
+    }
+
+    /// <summary>The fence of one write: the session check it puts first, and how a failure of that check reads.</summary>
+    private readonly record struct Fence(ConsulLocker? Locker, TxnOp? Check, string Key)
+    {
+        /// <summary>The write's operations, behind the session check when fenced.</summary>
+        public TxnOp[] Ops(TxnOp[] ops) => Check is { } c ? [c, .. ops] : ops;
+
+        /// <summary>LockNotHeld when the failed operation is the session check; null otherwise.</summary>
+        public KvException? Failure(ConsulTxnError error) =>
+            Check is { } c && error.OpIndex == 0 && ConsulErrors.Classify(error) != ConsulTxnFailure.Denied ? Locker!.FenceFailed(c, Key, error.What) : null;
     }
 }

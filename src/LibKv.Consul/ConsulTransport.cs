@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
+using LibKv.Core;
 using Microsoft.Extensions.Logging;
 
 namespace LibKv.Consul;
@@ -43,17 +44,20 @@ internal sealed partial class ConsulTransport : IDisposable
         _logger = logger;
         Health = health;
         var parsed = Endpoint.ParseAll(options.Endpoints, DefaultEndpoint);
+
+        // An https:// endpoint or Tls.Enabled turns TLS on, for every endpoint: one store never mixes the two.
+        Tls = TlsSetup.For(options, parsed);
+        var scheme = Tls is null ? "http://" : "https://";
         _bases = new Uri[parsed.Count];
         for (var i = 0; i < parsed.Count; i++)
         {
             var endpoint = parsed[i];
-            if (endpoint.Tls || options.Tls is { Enabled: true })
+            if (Tls is not null && endpoint.Text.TrimStart().StartsWith("http://", StringComparison.OrdinalIgnoreCase))
             {
-                var why = endpoint.Tls ? $"endpoint '{endpoint.Text}' asks for https" : "StoreOptions.Tls.Enabled is set";
-                throw new KvException(KvErrorCode.NotSupported, $"The Consul backend does not speak TLS yet: {why}. Use http:// (or host:port) for a plain-HTTP agent.");
+                throw new KvException(KvErrorCode.InvalidConfiguration, $"Invalid StoreOptions.Endpoints: endpoint '{endpoint.Text}' asks for plain http, but TLS is on (an https:// endpoint or StoreOptions.Tls.Enabled); a store speaks one or the other.");
             }
 
-            if (!Uri.TryCreate("http://" + endpoint.HostPort + "/", UriKind.Absolute, out var uri))
+            if (!Uri.TryCreate(scheme + endpoint.HostPort + "/", UriKind.Absolute, out var uri))
             {
                 throw new KvException(KvErrorCode.InvalidConfiguration, $"Invalid StoreOptions.Endpoints: endpoint '{endpoint.Text}' is not a usable host:port.");
             }
@@ -75,9 +79,18 @@ internal sealed partial class ConsulTransport : IDisposable
             UseProxy = false,
             AllowAutoRedirect = false,
         };
+        if (Tls is not null)
+        {
+            // SocketsHttpHandler puts each request's host in TargetHost, so one set of options serves every endpoint.
+            handler.SslOptions = Tls.ClientOptions(_bases[0].IdnHost);
+        }
+
         _http = new HttpClient(handler, disposeHandler: true) { Timeout = Timeout.InfiniteTimeSpan };
         _http.DefaultRequestHeaders.ExpectContinue = false;
     }
+
+    /// <summary>The TLS setup (CA check, client certificate), or null for plain HTTP.</summary>
+    public TlsSetup? Tls { get; }
 
     /// <summary>Told of every answer and every failed endpoint: drives the store's state and outage log.</summary>
     public ConsulHealth Health { get; }
@@ -166,6 +179,13 @@ internal sealed partial class ConsulTransport : IDisposable
                         continue;
                     }
 
+                    if (!resendable && !notApplied)
+                    {
+                        // An error such as "rpc error making call: leadership lost while committing log" does not
+                        // prove the write was not applied: the raft entry may commit anyway, now or later.
+                        throw KvException.Unavailable($"Consul write failed without proof it was not applied ({trouble}).", outcomeUnknown: true, key: key);
+                    }
+
                     return answer;
                 }
 
@@ -185,6 +205,34 @@ internal sealed partial class ConsulTransport : IDisposable
             {
                 // This endpoint failed: later calls start at the next one.
                 Interlocked.CompareExchange(ref _preferred, (index + 1) % _bases.Length, index);
+                if (Tls is not null && ClientCertificateRefusal(e) is { } alert)
+                {
+                    // The agent ended the handshake over our certificate (with TLS 1.3 this shows at the first read):
+                    // it processed nothing, and every endpoint of the cluster would say the same.
+                    Health.Failed(baseUri.Authority, e, everyEndpoint: attempt == _bases.Length - 1);
+                    throw new KvException(
+                        KvErrorCode.InvalidConfiguration,
+                        $"Consul at {baseUri.Authority} refused this client's TLS certificate ({alert}): {(Tls.ClientCertificate is null ? "none was given; the agent requires one (verify_incoming_https), so set StoreOptions.Tls.CertificateFile and KeyFile" : $"'{Tls.ClientCertificate.Subject}' is not signed by a CA the agent trusts (its ca_file)")}.",
+                        key,
+                        e);
+                }
+
+                if (Tls is not null && IsTlsFailure(e))
+                {
+                    // The handshake failed, so nothing was sent. A refused certificate is a configuration error,
+                    // the same on every endpoint; anything else (a plain-HTTP port, a reset) may pass elsewhere.
+                    var explained = Tls.Explain(baseUri.Authority, e);
+                    Health.Failed(baseUri.Authority, e, everyEndpoint: attempt == _bases.Length - 1);
+                    if (explained.Code == KvErrorCode.InvalidConfiguration)
+                    {
+                        throw explained;
+                    }
+
+                    LogEndpointDown(_logger, baseUri.Authority, explained.Message);
+                    last = new IOException(explained.Message + " (does the endpoint serve HTTPS? Consul's HTTPS API is its ports.https)", e);
+                    continue;
+                }
+
                 var what = timeout.IsCancellationRequested
                     ? $"{baseUri.Authority} did not answer within {limit.TotalSeconds:0.###} s"
                     : $"the connection to {baseUri.Authority} failed: {e.Message}";
@@ -238,6 +286,36 @@ internal sealed partial class ConsulTransport : IDisposable
     {
         var server = response.Headers.Server.Count > 0 ? "Server: " + response.Headers.Server + ", " : string.Empty;
         return server + "Content-Type: " + (response.Content.Headers.ContentType?.ToString() ?? "none");
+    }
+
+    /// <summary>The TLS alert with which a server refused the client certificate, or null.</summary>
+    private static string? ClientCertificateRefusal(Exception e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+        {
+            foreach (var alert in (ReadOnlySpan<string>)["alert bad certificate", "alert certificate required", "alert certificate unknown", "alert unknown ca"])
+            {
+                if (x.Message.Contains(alert, StringComparison.OrdinalIgnoreCase))
+                {
+                    return alert;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private static bool IsTlsFailure(Exception e)
+    {
+        for (var x = e; x is not null; x = x.InnerException)
+        {
+            if (x is System.Security.Authentication.AuthenticationException || x is HttpRequestException { HttpRequestError: HttpRequestError.SecureConnectionError })
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private static bool IsConnectFailure(Exception e)

@@ -350,6 +350,7 @@ internal static class EtcdMethods
     public const string UserAdd = "/etcdserverpb.Auth/UserAdd";
     public const string UserGrantRole = "/etcdserverpb.Auth/UserGrantRole";
     public const string RoleAdd = "/etcdserverpb.Auth/RoleAdd";
+    public const string RoleGrantPermission = "/etcdserverpb.Auth/RoleGrantPermission";
     public const string Snapshot = "/etcdserverpb.Maintenance/Snapshot";
     public const string Status = "/etcdserverpb.Maintenance/Status";
 

@@ -7,12 +7,17 @@ namespace LibKv.Etcd;
 
 /// <summary>
 /// How contract keys map to etcd keys: the store Root is a plain prefix ("root/key"); a directory d is the range
-/// ["root/d/", "root/d0"); lock waiters live at "\u0001lock/root/key\u0001&lt;lease&gt;", outside every user range.
+/// ["root/d/", "root/d0"). Internal keys live under the Root too, so a user whose role covers only "root/" can use every
+/// operation: lock waiters at "root/\u0001lock/key\u0001&lt;lease&gt;", the probe at "root/\u0001libkv/probe". No user key
+/// holds a control character, so any key with one below the Root (this store's or a nested Root's) is hidden.
 /// </summary>
 internal sealed class EtcdKeys(string? root)
 {
-    /// <summary>Starts every internal key; no user key can start with a control character.</summary>
-    public const string LockNamespace = "\u0001lock/";
+    /// <summary>Starts the part after the Root of every internal key; no user key holds a control character.</summary>
+    public const string InternalMark = "\u0001";
+
+    /// <summary>Starts the part after the Root of every lock waiter key.</summary>
+    public const string LockNamespace = InternalMark + "lock/";
 
     // Valid user keys start with a character >= U+0020, so with no root the whole store is [" ", end of keyspace).
     private static readonly ByteString s_firstUserKey = ByteString.CopyFromUtf8(" ");
@@ -37,19 +42,23 @@ internal sealed class EtcdKeys(string? root)
             : ByteString.CopyFromUtf8(_rootPrefix + directory + "0");
 
     /// <summary>The prefix of the waiter keys of the lock on <paramref name="key"/>.</summary>
-    public string LockPrefix(string key) => LockNamespace + _rootPrefix + key + "\u0001";
+    public string LockPrefix(string key) => _rootPrefix + LockNamespace + key + "\u0001";
 
-    /// <summary>The user key of an etcd key, or null when it is outside this store.</summary>
+    /// <summary>An internal key under the Root that nothing writes: read to check access at start and to learn the revision.</summary>
+    public ByteString ProbeKey { get; } = ByteString.CopyFromUtf8((string.IsNullOrEmpty(root) ? string.Empty : root + "/") + InternalMark + "libkv/probe");
+
+    /// <summary>The user key of an etcd key, or null when it is outside this store or internal (of this or a nested Root).</summary>
     public string? UserKey(ByteString fullKey)
     {
         var bytes = fullKey.Span;
         if (bytes.Length <= _rootPrefixBytes.Length || !bytes.StartsWith(_rootPrefixBytes))
         {
-            return _rootPrefixBytes.Length == 0 && bytes.Length > 0 ? Encoding.UTF8.GetString(bytes) : null;
+            return null;
         }
 
         // Decode only the part after the root: one string per key.
-        return Encoding.UTF8.GetString(bytes[_rootPrefixBytes.Length..]);
+        var rest = bytes[_rootPrefixBytes.Length..];
+        return rest.IndexOfAnyInRange((byte)0, (byte)0x1F) >= 0 ? null : Encoding.UTF8.GetString(rest);
     }
 
     /// <summary>The pair of an etcd key-value under a known user key.</summary>

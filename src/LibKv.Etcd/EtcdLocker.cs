@@ -5,7 +5,7 @@ using LibKv.Etcd.Protocol;
 namespace LibKv.Etcd;
 
 /// <summary>
-/// etcd's lock recipe: a lease per hold, a waiter key "\u0001lock/root/key\u0001&lt;lease&gt;" on it; the lowest
+/// etcd's lock recipe: a lease per hold, a waiter key "root/\u0001lock/key\u0001&lt;lease&gt;" on it; the lowest
 /// CreateRevision owns the lock, each waiter watches only its predecessor. The fencing token is the owner's CreateRevision.
 /// </summary>
 internal sealed class EtcdLocker : LockerBase
@@ -13,6 +13,7 @@ internal sealed class EtcdLocker : LockerBase
     private readonly EtcdStore _store;
     private readonly string _prefix;
     private Task _acquiring = Task.CompletedTask;
+    private HoldState? _held;
 
     public EtcdLocker(EtcdStore store, string key, LockOptions options, TimeProvider time)
         : base(key, options, time)
@@ -21,6 +22,13 @@ internal sealed class EtcdLocker : LockerBase
         _prefix = store.Keys.LockPrefix(key);
         store.Track(this, add: true);
     }
+
+    /// <summary>The store that made this locker.</summary>
+    internal EtcdStore Store => _store;
+
+    /// <summary>The compare a fenced write adds to its Txn: the current hold's waiter key still has its CreateRevision; null when not held.</summary>
+    internal Compare? FenceCompare() =>
+        IsHeld && Volatile.Read(ref _held) is { } state ? EtcdStore.CompareCreate(state.WaiterKey, state.Revision) : null;
 
     protected override async ValueTask AcquireCoreAsync(LockHold hold, CancellationToken cancellationToken)
     {
@@ -67,6 +75,7 @@ internal sealed class EtcdLocker : LockerBase
                     {
                         hold.FencingToken = (ulong)state.Revision;
                         hold.State = state;
+                        Volatile.Write(ref _held, state);
 
                         // The hold is certain until the lease's TTL after the last renewal the server confirmed.
                         state.Attach(hold);

@@ -32,7 +32,7 @@ public sealed class EtcdStore : KvStoreBase
         _logger = (options.LoggerFactory ?? NullLoggerFactory.Instance).CreateLogger<EtcdStore>();
         Connection = new EtcdConnection(Options, _logger);
         Keys = new EtcdKeys(Root);
-        Hub = new EtcdWatchHub(Connection);
+        Hub = new EtcdWatchHub(Connection, Keys.ProbeKey);
         Keeper = new EtcdLeaseKeeper(Connection);
         KeepAliveKeys = new EtcdKeepAliveKeys(RewriteKeepAliveAsync, Connection.Reachability.RewritesDone, detail => EtcdLog.KeepAliveRewriteFailed(_logger, detail), Closing);
         Connection.Reachability.Attach(SetState, () => KeepAliveKeys.HasPending);
@@ -65,7 +65,8 @@ public sealed class EtcdStore : KvStoreBase
         try
         {
             await store.CheckServerAsync(cancellationToken).ConfigureAwait(false);
-            var probe = new RangeRequest { Key = store.Keys.TreeStart(string.Empty), CountOnly = true, Limit = 1 };
+            // An internal key under the Root: a user whose role covers only the Root may read it.
+            var probe = new RangeRequest { Key = store.Keys.ProbeKey, CountOnly = true };
             await store.Connection.CallAsync(EtcdMethods.Range, probe, RangeResponse.Parser, null, EtcdCall.Read, cancellationToken, singleRound: true).ConfigureAwait(false);
             return store;
         }
@@ -114,6 +115,12 @@ public sealed class EtcdStore : KvStoreBase
     internal static long KeptTtlSeconds(TimeSpan ttl) =>
         Math.Max(TtlSeconds(ttl), Math.Min(TtlSeconds(ttl) + 1, (long)Math.Floor((2 * ttl.TotalSeconds) + 0.5)));
 
+    /// <inheritdoc />
+    protected override bool SupportsFencedWrites => true;
+
+    /// <inheritdoc />
+    protected override bool OwnsLocker(ILocker locker) => locker is EtcdLocker own && ReferenceEquals(own.Store, this);
+
     internal void Track(EtcdLocker locker, bool add)
     {
         if (add)
@@ -129,13 +136,22 @@ public sealed class EtcdStore : KvStoreBase
     /// <inheritdoc />
     protected override async ValueTask PutCoreAsync(string key, ReadOnlyMemory<byte> value, WriteOptions options, CancellationToken cancellationToken)
     {
+        var fence = FenceOf(key, options);
         for (var attempt = 0; ; attempt++)
         {
             var lease = await LeaseForAsync(options, cancellationToken).ConfigureAwait(false);
             var request = new PutRequest { Key = Keys.Full(key), Value = EtcdKeys.Wrap(value), Lease = lease };
             try
             {
-                await Connection.PutAsync(request, key, cancellationToken).ConfigureAwait(false);
+                if (fence is null)
+                {
+                    await Connection.PutAsync(request, key, cancellationToken).ConfigureAwait(false);
+                }
+                else if (!(await Connection.TxnAsync(new TxnRequest { Compare = { fence }, Success = { new RequestOp { RequestPut = request } } }, key, EtcdCall.Write, cancellationToken).ConfigureAwait(false)).Succeeded)
+                {
+                    throw FenceFailure(key, options.IfHeld!);
+                }
+
                 Written(key, value, options, lease);
                 return;
             }
@@ -174,13 +190,14 @@ public sealed class EtcdStore : KvStoreBase
     /// <inheritdoc />
     protected override async ValueTask<IReadOnlyList<KVPair>> ListCoreAsync(string directory, ReadOptions options, CancellationToken cancellationToken)
     {
+        // Internal keys (lock waiters, also a nested Root's) lie in the range but are not listed and do not make it exist.
         var tree = new RangeRequest { Key = Keys.TreeStart(directory), RangeEnd = Keys.TreeEnd(directory), Serializable = !options.Consistent };
-        RangeResponse under;
+        IReadOnlyList<KVPair> list;
         bool exists;
         if (directory.Length == 0)
         {
-            under = await Connection.RangeAsync(tree, directory, cancellationToken).ConfigureAwait(false);
-            exists = under.Kvs.Count > 0;
+            list = ToList((await Connection.RangeAsync(tree, directory, cancellationToken).ConfigureAwait(false)).Kvs);
+            exists = list.Count > 0;
         }
         else if (options.Consistent)
         {
@@ -194,22 +211,17 @@ public sealed class EtcdStore : KvStoreBase
                 },
             };
             var response = await Connection.TxnAsync(txn, directory, EtcdCall.Read, cancellationToken).ConfigureAwait(false);
-            under = response.Responses[0].ResponseRange;
-            exists = under.Kvs.Count > 0 || response.Responses[1].ResponseRange.Count > 0;
+            list = ToList(response.Responses[0].ResponseRange.Kvs);
+            exists = list.Count > 0 || response.Responses[1].ResponseRange.Count > 0;
         }
         else
         {
-            under = await Connection.RangeAsync(tree, directory, cancellationToken).ConfigureAwait(false);
-            exists = under.Kvs.Count > 0
+            list = ToList((await Connection.RangeAsync(tree, directory, cancellationToken).ConfigureAwait(false)).Kvs);
+            exists = list.Count > 0
                 || (await Connection.RangeAsync(new RangeRequest { Key = Keys.Full(directory), CountOnly = true, Serializable = true }, directory, cancellationToken).ConfigureAwait(false)).Count > 0;
         }
 
-        if (!exists)
-        {
-            throw NotFound(directory);
-        }
-
-        return ToList(under.Kvs);
+        return exists ? list : throw NotFound(directory);
     }
 
     /// <inheritdoc />
@@ -235,6 +247,7 @@ public sealed class EtcdStore : KvStoreBase
     protected override async ValueTask<KVPair> AtomicPutCoreAsync(string key, ReadOnlyMemory<byte> value, KVPair? previous, WriteOptions options, CancellationToken cancellationToken)
     {
         var full = Keys.Full(key);
+        var fence = FenceOf(key, options);
         for (var attempt = 0; ; attempt++)
         {
             var lease = await LeaseForAsync(options, cancellationToken).ConfigureAwait(false);
@@ -244,6 +257,14 @@ public sealed class EtcdStore : KvStoreBase
                 Success = { new RequestOp { RequestPut = new PutRequest { Key = full, Value = EtcdKeys.Wrap(value), Lease = lease } } },
                 Failure = { new RequestOp { RequestRange = new RangeRequest { Key = full, KeysOnly = true } } },
             };
+            if (fence is not null)
+            {
+                // Same Txn: the write happens only while the hold's waiter key is still the one it created; the
+                // Failure branch reads that key too, to tell a lost lock from a failed compare-and-swap.
+                txn.Compare.Add(fence);
+                txn.Failure.Add(new RequestOp { RequestRange = new RangeRequest { Key = fence.Key, KeysOnly = true } });
+            }
+
             TxnResponse response;
             try
             {
@@ -259,6 +280,11 @@ public sealed class EtcdStore : KvStoreBase
             {
                 Written(key, value, options, lease);
                 return new KVPair(key, value.ToArray(), (ulong)response.Header.Revision);
+            }
+
+            if (fence is not null && response.Responses[1].ResponseRange.Kvs is var waiter && (waiter.Count == 0 || waiter[0].CreateRevision != fence.CreateRevision))
+            {
+                throw FenceFailure(key, options.IfHeld!);
             }
 
             var found = response.Responses[0].ResponseRange.Kvs.Count > 0;
@@ -360,13 +386,16 @@ public sealed class EtcdStore : KvStoreBase
                         break;
                     }
 
+                    var changed = false;
                     foreach (var e in response.Events)
                     {
                         if (Keys.UserKey(e.Kv.Key) is not { } userKey)
                         {
+                            // Internal (lock waiters of this or a nested Root): not a change of the tree.
                             continue;
                         }
 
+                        changed = true;
                         if (e.Type == Event.Types.EventType.Put)
                         {
                             snapshot[userKey] = EtcdKeys.Pair(userKey, e.Kv);
@@ -377,7 +406,10 @@ public sealed class EtcdStore : KvStoreBase
                         }
                     }
 
-                    dispatcher.Post(snapshot.Values.ToArray());
+                    if (changed)
+                    {
+                        dispatcher.Post(snapshot.Values.ToArray());
+                    }
                 }
             }
         });
@@ -431,6 +463,13 @@ public sealed class EtcdStore : KvStoreBase
         new() { Key = key, Target = Compare.Types.CompareTarget.Mod, Result = Compare.Types.CompareResult.Equal, ModRevision = (long)revision };
 
     private static KvException NotFound(string key) => Failure(KvErrorCode.KeyNotFound, key);
+
+    /// <summary>The compare that fences a write by <see cref="WriteOptions.IfHeld"/>, or null when the write is not fenced.</summary>
+    private static Compare? FenceOf(string key, WriteOptions options) =>
+        options.IfHeld is not EtcdLocker locker ? null : locker.FenceCompare() ?? throw FenceFailure(key, locker);
+
+    private static KvException FenceFailure(string key, ILocker locker) =>
+        new(KvErrorCode.LockNotHeld, $"The write of '{key}' is fenced by the lock '{locker.Key}', which this client no longer holds at the server; nothing was written.", key);
 
     private static KvException Failure(KvErrorCode code, string key) => code switch
     {

@@ -18,7 +18,7 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
 
     // etcd answers a progress request with a response for no particular watch.
     private const long ProgressWatchId = -1;
-    private static readonly Google.Protobuf.ByteString s_probeKey = Google.Protobuf.ByteString.CopyFromUtf8("\u0001libkv/revision");
+    private readonly Google.Protobuf.ByteString _probeKey;
     private readonly EtcdConnection _connection;
     private readonly OutageLog _outage;
     private readonly CancellationTokenSource _closing = new();
@@ -35,9 +35,10 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
     private TaskCompletionSource _wake = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private TaskCompletionSource? _suspended;
 
-    public EtcdWatchHub(EtcdConnection connection)
+    public EtcdWatchHub(EtcdConnection connection, Google.Protobuf.ByteString probeKey)
     {
         _connection = connection;
+        _probeKey = probeKey;
         _outage = new OutageLog(connection.Logger, "etcd watch stream", connection.Time);
     }
 
@@ -166,7 +167,7 @@ internal sealed class EtcdWatchHub : IAsyncDisposable
         {
             try
             {
-                var read = await _connection.RangeAsync(new RangeRequest { Key = s_probeKey, CountOnly = true }, null, _closing.Token).ConfigureAwait(false);
+                var read = await _connection.RangeAsync(new RangeRequest { Key = _probeKey, CountOnly = true }, null, _closing.Token).ConfigureAwait(false);
                 var highest = Volatile.Read(ref _highest);
                 if (read.Header.Revision < highest)
                 {

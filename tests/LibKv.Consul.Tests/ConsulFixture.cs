@@ -46,3 +46,5 @@ public sealed class ConsulServiceRegistryTests(ConsulFixture f) : ServiceRegistr
 public sealed class ConsulLeaderElectionTests(ConsulFixture f) : LeaderElectionTests(f), IClassFixture<ConsulFixture>;
 
 public sealed class ConsulSemaphoreTests(ConsulFixture f) : SemaphoreTests(f), IClassFixture<ConsulFixture>;
+
+public sealed class ConsulFencedWriteTests(ConsulFixture f) : FencedWriteTests(f), IClassFixture<ConsulFixture>;

@@ -17,6 +17,8 @@ public sealed class ConsulServer : IAsyncDisposable
     private readonly int[] _ports;
     private readonly ConsulServer? _joins;
     private bool _leaderless;
+    private LibKv.Conformance.TestCertificates? _tls;
+    private HttpClient? _tlsHttp;
     private Process? _process;
     private Process? _watchdog;
     private readonly StringBuilder _log = new();
@@ -63,6 +65,35 @@ public sealed class ConsulServer : IAsyncDisposable
         await server.StartProcessAsync();
         return server;
     }
+
+    /// <summary>
+    /// Starts a dev agent whose API is HTTPS only (no plain HTTP port) and requires a client certificate signed by
+    /// <paramref name="certificates"/>' CA (verify_incoming_https); <see cref="Endpoint"/> is then its HTTPS port.
+    /// </summary>
+    public static async Task<ConsulServer> StartTlsAsync(LibKv.Conformance.TestCertificates certificates, string? extraConfig = null)
+    {
+        var server = new ConsulServer(dev: true, extraConfig) { _tls = certificates };
+        var handler = new SocketsHttpHandler
+        {
+            SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                CertificateChainPolicy = new System.Security.Cryptography.X509Certificates.X509ChainPolicy
+                {
+                    TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust,
+                    CustomTrustStore = { System.Security.Cryptography.X509Certificates.X509CertificateLoader.LoadCertificateFromFile(certificates.CaFile) },
+                    RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck,
+                },
+                ClientCertificates = [System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPemFile(certificates.ClientCertificateFile, certificates.ClientKeyFile)],
+            },
+        };
+        server._tlsHttp = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(10) };
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => server.Cleanup();
+        await server.StartProcessAsync();
+        return server;
+    }
+
+    /// <summary>"http://" or, for a TLS agent, "https://".</summary>
+    public string Scheme => _tls is null ? "http://" : "https://";
 
     /// <summary>A closed loopback port (bound then released).</summary>
     public static int ClosedPort() => FreePorts(1)[0];
@@ -138,7 +169,17 @@ public sealed class ConsulServer : IAsyncDisposable
     {
         Directory.CreateDirectory(_dir);
         var config = Path.Combine(_dir, "config.hcl");
-        await File.WriteAllTextAsync(config, "session_ttl_min = \"1s\"\n" + (_extraConfig ?? string.Empty));
+        var tlsConfig = _tls is null ? string.Empty : $$"""
+            ports {
+              https = {{_ports[0]}}
+            }
+            ca_file = "{{_tls.CaFile}}"
+            cert_file = "{{_tls.ServerCertificateFile}}"
+            key_file = "{{_tls.ServerKeyFile}}"
+            verify_incoming_https = true
+
+            """;
+        await File.WriteAllTextAsync(config, "session_ttl_min = \"1s\"\n" + tlsConfig + (_extraConfig ?? string.Empty));
         var args = new List<string> { "agent" };
         if (_dev)
         {
@@ -155,7 +196,8 @@ public sealed class ConsulServer : IAsyncDisposable
 
         args.AddRange([
             "-client", "127.0.0.1", "-bind", "127.0.0.1",
-            "-http-port", _ports[0].ToString(), "-dns-port", "-1",
+            // A command-line -http-port overrides the config file's ports: a TLS agent gets no plain HTTP port at all.
+            "-http-port", _tls is null ? _ports[0].ToString() : "-1", "-dns-port", "-1",
             "-serf-lan-port", _ports[1].ToString(), "-serf-wan-port", _ports[2].ToString(),
             "-server-port", _ports[3].ToString(), "-grpc-port", "-1",
             "-config-file", config,
@@ -190,7 +232,7 @@ public sealed class ConsulServer : IAsyncDisposable
 
             try
             {
-                var leader = await s_http.GetStringAsync($"http://{Endpoint}/v1/status/leader");
+                var leader = await (_tlsHttp ?? s_http).GetStringAsync($"{Scheme}{Endpoint}/v1/status/leader");
                 if (_leaderless)
                 {
                     return;
@@ -234,13 +276,13 @@ public sealed class ConsulServer : IAsyncDisposable
     {
         foreach (var id in ids)
         {
-            using var request = new HttpRequestMessage(HttpMethod.Put, $"http://{Endpoint}/v1/session/destroy/{id}");
+            using var request = new HttpRequestMessage(HttpMethod.Put, $"{Scheme}{Endpoint}/v1/session/destroy/{id}");
             if (token is not null)
             {
                 request.Headers.Add("X-Consul-Token", token);
             }
 
-            using var response = await s_http.SendAsync(request);
+            using var response = await (_tlsHttp ?? s_http).SendAsync(request);
             response.EnsureSuccessStatusCode();
         }
     }
@@ -254,6 +296,7 @@ public sealed class ConsulServer : IAsyncDisposable
     private void Cleanup()
     {
         Kill();
+        _tlsHttp?.Dispose();
         try
         {
             Directory.Delete(_dir, recursive: true);
@@ -307,7 +350,7 @@ public sealed class ConsulServer : IAsyncDisposable
     private async Task<bool> KvReadyAsync()
     {
         // A fresh server answers "No cluster leader" for a moment after electing itself; wait until KV reads work.
-        using var response = await s_http.GetAsync($"http://{Endpoint}/v1/kv/libkv-ready-probe");
+        using var response = await (_tlsHttp ?? s_http).GetAsync($"{Scheme}{Endpoint}/v1/kv/libkv-ready-probe");
         return response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.OK or HttpStatusCode.Forbidden;
     }
 

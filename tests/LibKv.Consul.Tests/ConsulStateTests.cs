@@ -76,11 +76,10 @@ public sealed class ConsulStateTests
             Assert.Equal("v"u8.ToArray(), (await store.GetAsync("k")).Value);
         }
 
-        var tls = await Assert.ThrowsAsync<KvException>(async () => await StoreFactory.Default.CreateAsync(new StoreOptions { Backend = "consul", Endpoints = { "https://" + server.Endpoint } }));
-        Assert.Equal(KvErrorCode.NotSupported, tls.Code);
-        Assert.Contains("https://" + server.Endpoint, tls.Message, StringComparison.Ordinal);
-        var tlsOption = await Assert.ThrowsAsync<KvException>(async () => await StoreFactory.Default.CreateAsync(new StoreOptions { Backend = "consul", Endpoints = { server.Endpoint }, Tls = { Enabled = true } }));
-        Assert.Equal(KvErrorCode.NotSupported, tlsOption.Code);
+        // TLS is on for the whole store or not at all: an explicit http:// endpoint next to it is a configuration error.
+        var mixed = await Assert.ThrowsAsync<KvException>(async () => await StoreFactory.Default.CreateAsync(new StoreOptions { Backend = "consul", Endpoints = { "http://" + server.Endpoint }, Tls = { Enabled = true } }));
+        Assert.Equal(KvErrorCode.InvalidConfiguration, mixed.Code);
+        Assert.Contains("http://" + server.Endpoint, mixed.Message, StringComparison.Ordinal);
 
         foreach (var bad in new[] { "127.0.0.1", "ftp://127.0.0.1:8500", "127.0.0.1:99999", "bad host:1", "127.0.0.1:8500/v1" })
         {

@@ -110,7 +110,7 @@ public sealed class EtcdClusterTests(EtcdClusterFixture fixture) : IClassFixture
 
     private static async Task<IList<Protocol.KeyValue>> WaitersAsync(EtcdStore store, string root)
     {
-        var all = await store.Connection.RangeAsync(new Protocol.RangeRequest { Key = ByteString.CopyFromUtf8("\u0001lock/" + root), RangeEnd = ByteString.CopyFromUtf8("\u0001lock/" + root + "~") }, null, CancellationToken.None);
+        var all = await store.Connection.RangeAsync(new Protocol.RangeRequest { Key = ByteString.CopyFromUtf8(root + "/\u0001lock/"), RangeEnd = ByteString.CopyFromUtf8(root + "/\u0001lock0") }, null, CancellationToken.None);
         return all.Kvs;
     }
 

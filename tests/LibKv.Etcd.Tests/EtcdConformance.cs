@@ -24,3 +24,5 @@ public sealed class EtcdServiceRegistryTests(EtcdFixture f) : ServiceRegistryTes
 public sealed class EtcdLeaderElectionTests(EtcdFixture f) : LeaderElectionTests(f), IClassFixture<EtcdFixture>;
 
 public sealed class EtcdSemaphoreTests(EtcdFixture f) : SemaphoreTests(f), IClassFixture<EtcdFixture>;
+
+public sealed class EtcdFencedWriteTests(EtcdFixture f) : FencedWriteTests(f), IClassFixture<EtcdFixture>;

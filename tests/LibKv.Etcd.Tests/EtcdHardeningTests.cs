@@ -192,7 +192,7 @@ public sealed class EtcdServerSideTests(DedicatedEtcd etcd) : IClassFixture<Dedi
         await using var a = await EtcdStore.CreateAsync(options);
         await using var locker = a.NewLock("lock");
         var lost = await locker.LockAsync();
-        var waiters = await a.Connection.RangeAsync(new Protocol.RangeRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8("\u0001lock/"), RangeEnd = Google.Protobuf.ByteString.CopyFromUtf8("\u0002") }, null, CancellationToken.None);
+        var waiters = await a.Connection.RangeAsync(new Protocol.RangeRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8(options.Root + "/\u0001lock/"), RangeEnd = Google.Protobuf.ByteString.CopyFromUtf8(options.Root + "/\u0001lock0") }, null, CancellationToken.None);
         var waiter = Assert.Single(waiters.Kvs, kv => kv.Key.ToStringUtf8().Contains(options.Root!, StringComparison.Ordinal));
         await a.Connection.DeleteAsync(new Protocol.DeleteRangeRequest { Key = waiter.Key }, null, CancellationToken.None);
         await EventuallyAsync(() => Task.FromResult(lost.IsCancellationRequested), "the hold to end");
@@ -271,7 +271,7 @@ public sealed class EtcdServerSideTests(DedicatedEtcd etcd) : IClassFixture<Dedi
 
     private static async Task<IList<Protocol.KeyValue>> WaitersAsync(EtcdStore store, string root)
     {
-        var all = await store.Connection.RangeAsync(new Protocol.RangeRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8("\u0001lock/" + root), RangeEnd = Google.Protobuf.ByteString.CopyFromUtf8("\u0001lock/" + root + "~") }, null, CancellationToken.None);
+        var all = await store.Connection.RangeAsync(new Protocol.RangeRequest { Key = Google.Protobuf.ByteString.CopyFromUtf8(root + "/\u0001lock/"), RangeEnd = Google.Protobuf.ByteString.CopyFromUtf8(root + "/\u0001lock0") }, null, CancellationToken.None);
         return all.Kvs;
     }
 

@@ -96,21 +96,44 @@ public sealed class EtcdClientTests : IClassFixture<EtcdFixture>
     }
 
     [Fact]
-    public async Task Lock_keys_live_outside_the_store_prefix()
+    public async Task Lock_keys_live_under_the_root_and_are_hidden_from_it_and_from_an_enclosing_root()
     {
         var server = await EtcdFixture.SharedServerAsync();
-        var root = "t/" + Guid.NewGuid().ToString("N");
+        var outer = "t/" + Guid.NewGuid().ToString("N");
+        var root = outer + "/n";
         await using var store = await EtcdStore.CreateAsync(new StoreOptions { Endpoints = { server.Endpoint }, Root = root });
+        await using var enclosing = await EtcdStore.CreateAsync(new StoreOptions { Endpoints = { server.Endpoint }, Root = outer });
+        using var tree = new Recorder<IReadOnlyList<KVPair>>(enclosing.WatchTree("n"));
+        await tree.WaitFor(states => states.Count == 1, "the first snapshot of the enclosing tree");
         await using var locker = store.NewLock("a/b");
         await locker.LockAsync();
         var waiters = await store.Connection.RangeAsync(
-            new RangeRequest { Key = ByteString.CopyFromUtf8("\u0001lock/" + root + "/"), RangeEnd = ByteString.CopyFromUtf8("\u0001lock/" + root + "0") },
+            new RangeRequest { Key = ByteString.CopyFromUtf8(root + "/\u0001lock/"), RangeEnd = ByteString.CopyFromUtf8(root + "/\u0001lock0") },
             null,
             CancellationToken.None);
         var waiter = Assert.Single(waiters.Kvs);
-        Assert.StartsWith("\u0001lock/" + root + "/a/b\u0001", waiter.Key.ToStringUtf8(), StringComparison.Ordinal);
+        Assert.StartsWith(root + "/\u0001lock/a/b\u0001", waiter.Key.ToStringUtf8(), StringComparison.Ordinal);
         Assert.Equal((ulong)waiter.CreateRevision, locker.FencingToken);
         Assert.Equal("a/b", Assert.Single(await store.ListAsync("")).Key);
+
+        // The enclosing Root sees the nested Root's user key, never its waiter key; with only the waiter left, nothing.
+        Assert.Equal("n/a/b", Assert.Single(await enclosing.ListAsync("")).Key);
+        await store.DeleteAsync("a/b");
+        await Assert.ThrowsAsync<KvException>(async () => await store.ListAsync(""));
+        var missing = await Assert.ThrowsAsync<KvException>(async () => await enclosing.ListAsync("n"));
+        Assert.Equal(KvErrorCode.KeyNotFound, missing.Code);
+        await Assert.ThrowsAsync<KvException>(async () => await enclosing.ListAsync(""));
+        await locker.UnlockAsync();
+        await enclosing.PutAsync("n/z", Encoding.UTF8.GetBytes("z"));
+        var states = await tree.WaitFor(s => s[^1].Count == 1, "the enclosing tree to show n/z");
+
+        // The waiter key's put and delete made no state of their own: each state differs from the one before.
+        for (var i = 1; i < states.Count; i++)
+        {
+            Assert.NotEqual(string.Join(',', states[i - 1].Select(p => p.Key + "@" + p.LastIndex)), string.Join(',', states[i].Select(p => p.Key + "@" + p.LastIndex)));
+        }
+
+        Assert.All(states.SelectMany(s => s), p => Assert.DoesNotContain('\u0001', p.Key));
     }
 
     [Theory]
@@ -430,7 +453,7 @@ public sealed class EtcdAuthTests(AuthEtcd etcd) : IClassFixture<AuthEtcd>
         await using var waiter = store.NewLock("lock");
         using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30));
         var waiting = waiter.LockAsync(cts.Token).AsTask();
-        var prefix = "\u0001lock/" + options.Root + "/lock\u0001";
+        var prefix = options.Root + "/\u0001lock/lock\u0001";
         var clock = Stopwatch.StartNew();
         while ((await store.Connection.RangeAsync(new RangeRequest { Key = ByteString.CopyFromUtf8(prefix), RangeEnd = ByteString.CopyFromUtf8(prefix[..^1] + "\u0002"), CountOnly = true }, null, CancellationToken.None)).Count < 2)
         {
