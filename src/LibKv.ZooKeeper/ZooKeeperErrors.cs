@@ -5,6 +5,7 @@ internal static class ZooKeeperErrors
 {
     public const int Ok = 0;
     public const int SystemError = -1;
+    public const int RuntimeInconsistency = -2;
     public const int ConnectionLoss = -4;
     public const int MarshallingError = -5;
     public const int Unimplemented = -6;

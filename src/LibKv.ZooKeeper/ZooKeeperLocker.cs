@@ -16,12 +16,19 @@ internal sealed class ZooKeeperLocker : LockerBase
 
     private readonly ZooKeeperStore _store;
     private ZooKeeperClient? _client;
+    private ZooKeeperFence? _fence;
 
     public ZooKeeperLocker(ZooKeeperStore store, string key, LockOptions options)
         : base(key, options, store.Clock)
     {
         _store = store;
     }
+
+    /// <summary>The store that made this locker.</summary>
+    public ZooKeeperStore Store => _store;
+
+    /// <summary>The server-side fence of the current hold (a check of its owner node); null when not held.</summary>
+    public ZooKeeperFence? Fence => IsHeld ? Volatile.Read(ref _fence) : null;
 
     /// <summary>The session of this locker's TTL class (the main one until the first acquire picks it).</summary>
     private ZooKeeperClient Client => Volatile.Read(ref _client) ?? _store.Client;
@@ -52,6 +59,7 @@ internal sealed class ZooKeeperLocker : LockerBase
                 }
 
                 hold.FencingToken = (ulong)czxid;
+                Volatile.Write(ref _fence, new ZooKeeperFence(path, Key));
                 hold.State = Monitor(hold, path, session);
 
                 // Certain until the session's timeout has passed since the last request the server answered.
@@ -74,6 +82,7 @@ internal sealed class ZooKeeperLocker : LockerBase
         }
 
         state.Dispose();
+        Volatile.Write(ref _fence, null);
         if (cancellationToken.IsCancellationRequested)
         {
             // The hold has ended already: its node goes in the background, so nothing blocks the lock.

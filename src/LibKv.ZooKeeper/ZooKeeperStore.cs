@@ -42,18 +42,8 @@ public sealed class ZooKeeperStore : KvStoreBase
         _logger = loggerFactory.CreateLogger<ZooKeeperStore>();
         Paths = new ZooKeeperPaths(Root);
         var endpoints = Endpoint.ParseAll(Options.Endpoints, DefaultEndpoint);
-        if (endpoints.FirstOrDefault(e => e.Tls) is { } tls)
-        {
-            throw new KvException(
-                KvErrorCode.NotSupported,
-                $"Endpoint '{tls.Text}' asks for TLS, which the zookeeper backend does not support yet; give host:port of a plain clientPort.");
-        }
-
-        if (Options.Tls is { Enabled: true })
-        {
-            throw new KvException(KvErrorCode.NotSupported, "StoreOptions.Tls is enabled, but the zookeeper backend does not support TLS yet; use a plain clientPort.");
-        }
-
+        // An https:// endpoint or Tls.Enabled: TLS on every connection (the servers' secureClientPort).
+        var tls = TlsSetup.For(Options, endpoints);
         var hosts = endpoints.Select(e => (e.Host, e.Port)).ToList();
         var auth = new List<(string, byte[])>();
         if (!string.IsNullOrEmpty(Options.Username))
@@ -76,6 +66,7 @@ public sealed class ZooKeeperStore : KvStoreBase
                 RequestTimeout = CallDeadline.Clamp(Options.RequestTimeout),
                 Auth = auth,
                 Time = Time,
+                Tls = tls,
             },
             clientLogger);
         Client = Open(Options.SessionTimeout);
@@ -154,6 +145,14 @@ public sealed class ZooKeeperStore : KvStoreBase
                 }
 
                 await CatchUpAsync(client, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            if (FenceOf(options, key) is { } fence)
+            {
+                // Forgotten as a keep-alive key only once the fenced write went through: a refused one changes nothing.
+                await WriteAsync(Client, key, value, kind, Condition.None, 0, cancellationToken, fence).ConfigureAwait(false);
+                KeepAlives.Remove(key);
                 return;
             }
 
@@ -356,7 +355,7 @@ public sealed class ZooKeeperStore : KvStoreBase
             var client = kind.Mode == CreateMode.Ephemeral
                 ? await Sessions.ForTtlAsync(options.Ttl!.Value, "keep-alive TTL", key, cancellationToken).ConfigureAwait(false)
                 : Client;
-            var stat = await WriteAsync(client, key, value, kind, previous is null ? Condition.Create : Condition.Match, previous?.LastIndex ?? 0, cancellationToken).ConfigureAwait(false);
+            var stat = await WriteAsync(client, key, value, kind, previous is null ? Condition.Create : Condition.Match, previous?.LastIndex ?? 0, cancellationToken, FenceOf(options, key)).ConfigureAwait(false);
             if (kind.Mode == CreateMode.Ephemeral)
             {
                 KeepAlives.Set(key, value.ToArray(), client);
@@ -489,6 +488,12 @@ public sealed class ZooKeeperStore : KvStoreBase
             });
         });
     }
+
+    /// <inheritdoc />
+    protected override bool SupportsFencedWrites => true;
+
+    /// <inheritdoc />
+    protected override bool OwnsLocker(ILocker locker) => locker is ZooKeeperLocker z && ReferenceEquals(z.Store, this);
 
     /// <inheritdoc />
     protected override ILocker NewLockCore(string key, LockOptions options) => new ZooKeeperLocker(this, key, options);
@@ -835,7 +840,7 @@ public sealed class ZooKeeperStore : KvStoreBase
         Paths.IsInStore(path) && !string.Equals(path, Paths.RootPath, StringComparison.Ordinal) && path != "/";
 
     /// <summary>Writes a key as a node of <paramref name="kind"/> under <paramref name="condition"/>, replacing a node of another kind.</summary>
-    private async Task<Stat> WriteAsync(ZooKeeperClient client, string key, ReadOnlyMemory<byte> value, NodeKind kind, Condition condition, ulong expected, CancellationToken cancellationToken)
+    private async Task<Stat> WriteAsync(ZooKeeperClient client, string key, ReadOnlyMemory<byte> value, NodeKind kind, Condition condition, ulong expected, CancellationToken cancellationToken, ZooKeeperFence? fence = null)
     {
         var path = Paths.PathOf(key);
         for (var attempt = 0; attempt < MaxAttempts; attempt++)
@@ -850,9 +855,21 @@ public sealed class ZooKeeperStore : KvStoreBase
 
                 try
                 {
-                    var create = client.CreateAsync(path, value, AclFor(path), kind.Mode, kind.TtlMs, cancellationToken);
+                    var create = fence is null
+                        ? CreateAsync(client, path, value, kind, cancellationToken)
+                        : fence.RunAsync(client, new MultiOp.CreateOp(path, value, AclFor(path), kind.Mode, kind.TtlMs), key, cancellationToken);
                     var mark = kind.Mode == CreateMode.PersistentWithTtl && !create.IsCanceled ? MarkTtlAsync(client, path, cancellationToken) : null;
-                    var created = (await create.ConfigureAwait(false)).Stat;
+                    Stat created;
+                    try
+                    {
+                        created = (await create.ConfigureAwait(false))!;
+                    }
+                    catch
+                    {
+                        Observe(mark);
+                        throw;
+                    }
+
                     return mark is null ? created : await mark.ConfigureAwait(false) ?? created;
                 }
                 catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.NoNode)
@@ -893,7 +910,9 @@ public sealed class ZooKeeperStore : KvStoreBase
             {
                 try
                 {
-                    return await client.SetDataAsync(path, value, node.Stat.Version, cancellationToken).ConfigureAwait(false);
+                    return fence is null
+                        ? await client.SetDataAsync(path, value, node.Stat.Version, cancellationToken).ConfigureAwait(false)
+                        : (await fence.RunAsync(client, new MultiOp.SetDataOp(path, value, node.Stat.Version), key, cancellationToken).ConfigureAwait(false))!;
                 }
                 catch (ZooKeeperException e) when (e.Error == ZooKeeperErrors.BadVersion)
                 {
@@ -923,13 +942,28 @@ public sealed class ZooKeeperStore : KvStoreBase
                     key);
             }
 
-            var results = await client.MultiAsync(
-                new MultiOp[]
+            var replace = new MultiOp[]
+            {
+                new MultiOp.DeleteOp(path, node.Stat.Version),
+                new MultiOp.CreateOp(path, value, AclFor(path), kind.Mode, kind.TtlMs),
+            };
+            List<MultiResult> results;
+            if (fence is null)
+            {
+                results = await client.MultiAsync(replace, cancellationToken).ConfigureAwait(false);
+            }
+            else
+            {
+                try
                 {
-                    new MultiOp.DeleteOp(path, node.Stat.Version),
-                    new MultiOp.CreateOp(path, value, AclFor(path), kind.Mode, kind.TtlMs),
-                },
-                cancellationToken).ConfigureAwait(false);
+                    results = await fence.RunAsync(client, replace, key, cancellationToken).ConfigureAwait(false);
+                }
+                catch (ZooKeeperException e)
+                {
+                    results = [new MultiResult(e.Error, null, null)];
+                }
+            }
+
             var error = FirstError(results);
             if (error == ZooKeeperErrors.Ok)
             {
@@ -957,6 +991,17 @@ public sealed class ZooKeeperStore : KvStoreBase
 
         throw TooBusy(key);
     }
+
+    private async Task<Stat?> CreateAsync(ZooKeeperClient client, string path, ReadOnlyMemory<byte> value, NodeKind kind, CancellationToken cancellationToken) =>
+        (await client.CreateAsync(path, value, AclFor(path), kind.Mode, kind.TtlMs, cancellationToken).ConfigureAwait(false)).Stat;
+
+    /// <summary>The server-side fence of a write with <see cref="WriteOptions.IfHeld"/>; null without one.</summary>
+    private static ZooKeeperFence? FenceOf(WriteOptions options, string key) => options.IfHeld switch
+    {
+        null => null,
+        ZooKeeperLocker { Fence: { } fence } => fence,
+        var locker => throw new KvException(KvErrorCode.LockNotHeld, $"The write of '{key}' is fenced by the lock '{locker.Key}', which this client does not hold.", key),
+    };
 
     /// <summary>Marks a just-created TTL node (ACL version 0 → 1, same ACL); the stat, or null when the node is gone.</summary>
     private async Task<Stat?> MarkTtlAsync(ZooKeeperClient client, string path, CancellationToken cancellationToken)

@@ -351,10 +351,7 @@ public sealed class ZooKeeperFaultTests
             Assert.True(await WorksAsync(http));
         }
 
-        var tls = await Assert.ThrowsAsync<KvException>(async () => await OpenAsync($"https://{server.Endpoint}", NewRoot()));
-        Assert.Equal(KvErrorCode.NotSupported, tls.Code);
-        Assert.Contains($"https://{server.Endpoint}", tls.Message, StringComparison.Ordinal);
-
+        // https:// (TLS on the secureClientPort) is covered by ZooKeeperTlsTests.
         var bad = await Assert.ThrowsAsync<KvException>(async () => await OpenAsync("not an endpoint", NewRoot()));
         Assert.Equal(KvErrorCode.InvalidConfiguration, bad.Code);
         Assert.Contains("not an endpoint", bad.Message, StringComparison.Ordinal);

@@ -40,13 +40,16 @@ public sealed class ZooKeeperServer : IAsyncDisposable
 
     public int Port { get; }
 
+    /// <summary>The TLS port (secureClientPort), or 0 when the server was started without TLS.</summary>
+    public int SecurePort { get; private set; }
+
     public string Endpoint => $"127.0.0.1:{Port}";
 
     /// <summary>
     /// Starts a server; <paramref name="extendedTypes"/> false leaves TTL nodes disabled; <paramref name="waitUntilReady"/>
     /// false returns as soon as the process is started (the port may not be listening yet).
     /// </summary>
-    public static async Task<ZooKeeperServer> StartAsync(bool extendedTypes = true, int minSessionTimeoutMs = 400, bool waitUntilReady = true)
+    public static async Task<ZooKeeperServer> StartAsync(bool extendedTypes = true, int minSessionTimeoutMs = 400, bool waitUntilReady = true, LibKv.Conformance.TestCertificates? tls = null)
     {
         if (!File.Exists(Path.Combine(JarDir, "zookeeper.jar")))
         {
@@ -56,7 +59,27 @@ public sealed class ZooKeeperServer : IAsyncDisposable
         var dir = Path.Combine(Path.GetTempPath(), "libkv-zk-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(Path.Combine(dir, "data"));
         var server = new ZooKeeperServer(dir, FreePort(), extendedTypes);
-        await File.WriteAllTextAsync(Path.Combine(dir, "zoo.cfg"), string.Join('\n',
+        var secure = Array.Empty<string>();
+        if (tls is not null)
+        {
+            // ZooKeeper 3.8: TLS needs the Netty connection factory; a PEM key store is the key and certificate in one file.
+            server.SecurePort = FreePort();
+            var keyStore = Path.Combine(dir, "server-keystore.pem");
+            await File.WriteAllTextAsync(keyStore, await File.ReadAllTextAsync(tls.ServerKeyFile) + "\n" + await File.ReadAllTextAsync(tls.ServerCertificateFile) + "\n");
+            secure = new[]
+            {
+                $"secureClientPort={server.SecurePort}",
+                "secureClientPortAddress=127.0.0.1",
+                "serverCnxnFactory=org.apache.zookeeper.server.NettyServerCnxnFactory",
+                $"ssl.keyStore.location={keyStore}",
+                "ssl.keyStore.type=PEM",
+                $"ssl.trustStore.location={tls.CaFile}",
+                "ssl.trustStore.type=PEM",
+                "ssl.clientAuth=need",
+            };
+        }
+
+        await File.WriteAllTextAsync(Path.Combine(dir, "zoo.cfg"), string.Join('\n', secure.Concat(new[] {
             "tickTime=200",
             $"minSessionTimeout={minSessionTimeoutMs}",
             "maxSessionTimeout=60000",
@@ -69,7 +92,7 @@ public sealed class ZooKeeperServer : IAsyncDisposable
             "admin.enableServer=false",
             "4lw.commands.whitelist=ruok,srvr,wchp",
             "forceSync=no",
-            string.Empty));
+            string.Empty })));
         AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().GetAwaiter().GetResult();
         await server.LaunchAsync(waitUntilReady);
         return server;

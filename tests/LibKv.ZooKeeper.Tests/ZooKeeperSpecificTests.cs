@@ -699,6 +699,65 @@ public sealed class ZooKeeperSpecificTests
         var gone = cut.Elapsed;
         Assert.True(gone < bound + TimeSpan.FromSeconds(5), $"the key went {gone.TotalSeconds:0.0} s after the cut; the bound is {bound.TotalSeconds} s");
     }
+
+    [Fact]
+    public async Task A_fenced_write_is_refused_by_the_server_when_the_owner_node_went_before_the_locker_noticed()
+    {
+        var server = await ZooKeeperServer.Shared;
+        await using var store = (ZooKeeperStore)await StoreFactory.Default.CreateAsync(new StoreOptions { Backend = "zk", Endpoints = { server.Endpoint }, Root = NewRoot() });
+        var writes = new (string What, string Key, Func<ILocker, KVPair?, ValueTask> Write)[]
+        {
+            ("Put", "data", (l, _) => store.PutAsync("data", Bytes("late"), new WriteOptions { IfHeld = l })),
+            ("AtomicPut", "data", async (l, p) => await store.AtomicPutAsync("data", Bytes("late"), p, new WriteOptions { IfHeld = l })),
+            ("AtomicPut create with a TTL", "created", async (l, _) => await store.AtomicPutAsync("created", Bytes("late"), null, new WriteOptions { IfHeld = l, Ttl = TimeSpan.FromSeconds(30) })),
+            ("Put with a TTL", "data", (l, _) => store.PutAsync("data", Bytes("late"), new WriteOptions { IfHeld = l, Ttl = TimeSpan.FromSeconds(30) })),
+        };
+
+        // A lock TTL of 2 s puts the owner node on the lock's own session, apart from the store's main session.
+        await using var locker = store.NewLock("job", new LockOptions { Ttl = TimeSpan.FromSeconds(2) });
+        await locker.LockAsync();
+        foreach (var (what, key, write) in writes)
+        {
+            // While held every kind of fenced write goes through (and its code paths are warm for the timing below).
+            await store.PutAsync("data", Bytes("kept"));
+            if (await store.ExistsAsync("created"))
+            {
+                await store.DeleteAsync("created");
+            }
+
+            await write(locker, await store.GetAsync("data"));
+            Assert.True("late" == Text((await store.GetAsync(key)).Value), what);
+        }
+
+        await store.PutAsync("data", Bytes("kept"));
+        foreach (var (what, key, write) in writes)
+        {
+            if (!locker.IsHeld)
+            {
+                await locker.LockAsync();
+            }
+
+            var previous = await store.GetAsync("data");
+            var owner = ((ZooKeeperLocker)locker).Fence!.OwnerPath;
+            Assert.NotEqual(store.Client.SessionId, (await store.Client.GetDataAsync(owner, CancellationToken.None)).Stat.EphemeralOwner);
+
+            // The fenced write passes the local check and sends its read of the key; a raw delete of the owner node
+            // follows on the same connection, so the server applies it before the write's multi, while the locker (on
+            // its own session) has not heard of it: only the server's check of the owner node can refuse the write.
+            var writing = write(locker, previous).AsTask();
+            var delete = store.Client.DeleteAsync(owner, -1, CancellationToken.None);
+            var e = await Assert.ThrowsAsync<KvException>(() => writing);
+            await delete;
+            Assert.Equal(KvErrorCode.LockNotHeld, e.Code);
+            Assert.Contains("no longer held at the server", e.Message, StringComparison.Ordinal);
+            Assert.Contains(key, e.Message, StringComparison.Ordinal);
+            var after = await store.GetAsync("data");
+            Assert.Equal("kept", Text(after.Value));
+            Assert.Equal(previous.LastIndex, after.LastIndex);
+            Assert.False(await store.ExistsAsync("created"), what);
+            await Eventually(() => Task.FromResult(!locker.IsHeld), "the locker to notice its node went");
+        }
+    }
 }
 
 /// <summary>Tests that restart their own server, apart from the shared one.</summary>

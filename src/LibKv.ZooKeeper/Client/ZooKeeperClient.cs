@@ -1,5 +1,7 @@
 using System.Buffers.Binary;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Authentication;
 using LibKv.Core;
 using LibKv.ZooKeeper.Jute;
 using Microsoft.Extensions.Logging;
@@ -112,13 +114,14 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
         var started = _time.GetTimestamp();
         var errors = new Dictionary<string, string>();
         var notZooKeeper = new Dictionary<string, string>();
+        var refused = new Dictionary<string, string>();
         for (var round = 0; ; round++)
         {
             foreach (var host in _options.Hosts)
             {
                 var endpoint = $"{host.Host}:{host.Port}";
                 var left = _options.ConnectionTimeout - _time.GetElapsedTime(started);
-                if (notZooKeeper.ContainsKey(endpoint) || (round > 0 && left <= TimeSpan.Zero))
+                if (notZooKeeper.ContainsKey(endpoint) || refused.ContainsKey(endpoint) || (round > 0 && left <= TimeSpan.Zero))
                 {
                     continue;
                 }
@@ -153,6 +156,12 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
                 {
                     notZooKeeper[endpoint] = e.Message;
                 }
+                catch (KvException e) when (e.Code == KvErrorCode.InvalidConfiguration)
+                {
+                    // The TLS check refused the server's certificate: asking again would not change it.
+                    Log.ConnectFailed(_logger, endpoint, e.Message);
+                    refused[endpoint] = e.Message;
+                }
                 catch (HandshakeTimeoutException e)
                 {
                     // A server that took the connection and said nothing to the handshake may answer HTTP (etcd, Consul…).
@@ -173,12 +182,21 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
                 }
             }
 
-            if (notZooKeeper.Count == _options.Hosts.Count || _time.GetElapsedTime(started) >= _options.ConnectionTimeout)
+            if (notZooKeeper.Count + refused.Count == _options.Hosts.Count || _time.GetElapsedTime(started) >= _options.ConnectionTimeout)
             {
                 break;
             }
 
             await Task.Delay(Backoff(round), _time, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (refused.Count > 0)
+        {
+            throw new KvException(
+                KvErrorCode.InvalidConfiguration,
+                string.Join("; ", refused.Values) +
+                (errors.Count + notZooKeeper.Count > 0 ? $" (and no ZooKeeper server answered elsewhere: {string.Join("; ", errors.Concat(notZooKeeper).Select(e => $"{e.Key}: {e.Value}"))})" : string.Empty) +
+                " Check StoreOptions.Tls.");
         }
 
         if (notZooKeeper.Count > 0)
@@ -533,7 +551,8 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
                 password = _password;
             }
 
-            connection = new ZooKeeperConnection(socket, endpoint, this, _time, lastZxid);
+            var stream = await OpenStreamAsync(socket, host.Host, endpoint, timeout.Token).ConfigureAwait(false);
+            connection = new ZooKeeperConnection(socket, stream, endpoint, this, _time, lastZxid);
             var sent = _time.GetTimestamp();
             using (var w = new JuteWriter(64))
             {
@@ -549,7 +568,15 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
             }
 
             var lengthBytes = new byte[4];
-            await connection.Stream.ReadExactlyAsync(lengthBytes, timeout.Token).ConfigureAwait(false);
+            try
+            {
+                await connection.Stream.ReadExactlyAsync(lengthBytes, timeout.Token).ConfigureAwait(false);
+            }
+            catch (EndOfStreamException e) when (_options.Tls is null)
+            {
+                throw new IOException($"{endpoint} closed the connection at the ZooKeeper handshake (a TLS-only secureClientPort does that to plain TCP: set StoreOptions.Tls or give an https:// endpoint).", e);
+            }
+
             var length = BinaryPrimitives.ReadInt32BigEndian(lengthBytes);
             if (length is < 20 or > 1024)
             {
@@ -623,6 +650,31 @@ internal sealed class ZooKeeperClient : IAsyncDisposable, IConnectionOwner
             }
 
             throw;
+        }
+    }
+
+    /// <summary>The connection's stream: the socket's, or TLS over it (handshake done) when the client uses TLS.</summary>
+    private async Task<Stream> OpenStreamAsync(Socket socket, string host, string endpoint, CancellationToken cancellationToken)
+    {
+        var plain = new NetworkStream(socket, ownsSocket: true);
+        if (_options.Tls is not { } tls)
+        {
+            return plain;
+        }
+
+        var ssl = new SslStream(plain, leaveInnerStreamOpen: false);
+        try
+        {
+            await ssl.AuthenticateAsClientAsync(tls.ClientOptions(host), cancellationToken).ConfigureAwait(false);
+            return ssl;
+        }
+        catch (Exception e) when (e is AuthenticationException or IOException)
+        {
+            await ssl.DisposeAsync().ConfigureAwait(false);
+            var explained = tls.Explain(endpoint, e);
+            throw explained.Code == KvErrorCode.InvalidConfiguration
+                ? explained
+                : new IOException($"{explained.Message} (is {endpoint} ZooKeeper's secureClientPort? A plain clientPort closes a TLS handshake.)", e);
         }
     }
 

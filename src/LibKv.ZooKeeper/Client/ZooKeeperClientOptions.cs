@@ -21,6 +21,9 @@ internal sealed class ZooKeeperClientOptions
 
     public TimeProvider Time { get; init; } = TimeProvider.System;
 
+    /// <summary>TLS for every connection (ZooKeeper's secureClientPort), or null for plain TCP.</summary>
+    public LibKv.Core.TlsSetup? Tls { get; init; }
+
     /// <summary>Hosts as "host:port, …" for messages.</summary>
     public string Describe() => string.Join(", ", Hosts.Select(h => $"{h.Host}:{h.Port}"));
 }

@@ -16,7 +16,7 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
     private const int MaxFrameBytes = 64 * 1024 * 1024;
 
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly Channel<OutFrame> _outgoing = Channel.CreateUnbounded<OutFrame>(new UnboundedChannelOptions { SingleReader = true });
     private readonly ConcurrentQueue<Pending> _pending = new();
     private readonly CancellationTokenSource _cts = new();
@@ -31,11 +31,14 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
     private int _closing;
     private bool _zxidChecked;
 
-    /// <summary>A connection; <paramref name="zxidFloor"/> is the largest zxid the session saw before, to notice a server that went back.</summary>
-    public ZooKeeperConnection(Socket socket, string endpoint, IConnectionOwner owner, TimeProvider time, long zxidFloor)
+    /// <summary>
+    /// A connection over <paramref name="stream"/> (the socket's, or TLS over it); <paramref name="zxidFloor"/> is the
+    /// largest zxid the session saw before, to notice a server that went back.
+    /// </summary>
+    public ZooKeeperConnection(Socket socket, Stream stream, string endpoint, IConnectionOwner owner, TimeProvider time, long zxidFloor)
     {
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = stream;
         Endpoint = endpoint;
         _owner = owner;
         _time = time;
@@ -55,7 +58,7 @@ internal sealed class ZooKeeperConnection : IAsyncDisposable
     /// <summary>Why the connection closed, when it failed.</summary>
     public Exception? CloseReason { get; private set; }
 
-    public NetworkStream Stream => _stream;
+    public Stream Stream => _stream;
 
     /// <summary>Starts the read and write loops after the handshake.</summary>
     public void Start(TimeSpan pingInterval, TimeSpan readTimeout)
