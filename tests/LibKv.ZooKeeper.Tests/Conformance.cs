@@ -26,4 +26,5 @@ public sealed class ZooKeeperLeaderElectionTests(ZooKeeperFixture f) : LeaderEle
 public sealed class ZooKeeperSemaphoreTests(ZooKeeperFixture f) : SemaphoreTests(f), IClassFixture<ZooKeeperFixture>;
 
 public sealed class ZooKeeperConfigurationTests(ZooKeeperFixture f) : ConfigurationTests(f), IClassFixture<ZooKeeperFixture>;
+
 public sealed class ZooKeeperFencedWriteTests(ZooKeeperFixture f) : FencedWriteTests(f), IClassFixture<ZooKeeperFixture>;
