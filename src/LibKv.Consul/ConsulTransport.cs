@@ -257,6 +257,12 @@ internal sealed partial class ConsulTransport : IDisposable
     /// <inheritdoc />
     public void Dispose() => _http.Dispose();
 
+    /// <summary>500 answers of a request that failed on its way through the servers: a write among them may still be applied.</summary>
+    private static readonly string[] s_inFlightFailures =
+    [
+        "rpc error", "leadership lost", "EOF", "timed out", "i/o timeout", "connection reset", "broken pipe", "not the leader",
+    ];
+
     /// <summary>
     /// Why an answer says the agent cannot serve now (another endpoint may), or null; <paramref name="notApplied"/> when
     /// such an answer also proves a write was not applied (no leader to apply it, rate-limited before it was read).
@@ -272,7 +278,7 @@ internal sealed partial class ConsulTransport : IDisposable
 
         var text = System.Text.Encoding.UTF8.GetString(response.Body, 0, Math.Min(response.Body.Length, 300)).Trim();
         var noLeader = text.Contains("No cluster leader", StringComparison.OrdinalIgnoreCase) || text.Contains("No known Consul servers", StringComparison.OrdinalIgnoreCase);
-        if (code == 500 && !noLeader && !text.Contains("rpc error", StringComparison.OrdinalIgnoreCase))
+        if (code == 500 && !noLeader && !s_inFlightFailures.Any(m => text.Contains(m, StringComparison.OrdinalIgnoreCase)))
         {
             // Other 500s (an invalid session TTL, a denied ACL) are the same on every endpoint.
             return null;
