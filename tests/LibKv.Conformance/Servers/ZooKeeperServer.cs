@@ -3,7 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 
-namespace LibKv.ZooKeeper.Tests;
+namespace LibKv.Conformance.Servers;
 
 /// <summary>A ZooKeeper server process on a free loopback port with its own config and temp data dir.</summary>
 public sealed class ZooKeeperServer : IAsyncDisposable
