@@ -311,13 +311,13 @@ public sealed class ConsulServer : IAsyncDisposable
 
     /// <summary>
     /// Kills the agent if this test process dies without cleaning up (crash, runner kill). PIDs wrap, so both
-    /// processes are identified by their start time (/proc/PID/stat field 22) captured now, and the agent also by
+    /// processes are identified by their start time (/proc/PID/stat field 22; a zombie counts as gone) captured now, and the agent also by
     /// its unique config path on its command line: a recycled PID is never killed.
     /// </summary>
     internal static Process StartWatchdog(int agentPid, string configPath)
     {
         const string script = """
-            st() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f20; }
+            st() { set -- $(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null); [ "$1" != Z ] && echo "${20}"; }
             while [ "$(st "$1")" = "$2" ] && [ "$(st "$3")" = "$4" ]; do sleep 1; done
             if [ "$(st "$3")" = "$4" ] && tr '\0' '\n' < "/proc/$3/cmdline" 2>/dev/null | grep -qxF -- "$5"; then kill -9 "$3"; fi
             """;
