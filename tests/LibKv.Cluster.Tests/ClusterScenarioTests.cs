@@ -5,8 +5,8 @@ using Xunit.Abstractions;
 namespace LibKv.Cluster.Tests;
 
 /// <summary>
-/// The checks of one <see cref="ClusterRun{TCluster}"/>; each backend's test class declares one test per check, so a
-/// check that a backend fails today can be skipped there alone.
+/// The checks of one <see cref="ClusterRun{TCluster}"/>, one test each; every backend runs them all through a one-line
+/// subclass that names its cluster.
 /// </summary>
 public abstract class ClusterScenarioTests<TCluster>
     where TCluster : ServerCluster, new()
@@ -21,7 +21,8 @@ public abstract class ClusterScenarioTests<TCluster>
     }
 
     /// <summary>The last acknowledged value of every key is what Get returns, or a later write of unknown outcome.</summary>
-    protected async Task CheckWritesAsync()
+    [Fact]
+    public async Task No_acknowledged_write_is_lost()
     {
         var violations = new List<string>();
         foreach (var w in _run.Writers)
@@ -42,7 +43,8 @@ public abstract class ClusterScenarioTests<TCluster>
     }
 
     /// <summary>acked ≤ counter ≤ acked + unknown.</summary>
-    protected async Task CheckCounterAsync()
+    [Fact]
+    public async Task Cas_counter_stays_between_acknowledged_and_acknowledged_plus_unknown()
     {
         var value = await FinalAsync(ClusterRun<TCluster>.CounterKey);
         var acked = _run.Counters.Sum(c => c.Acked);
@@ -56,7 +58,8 @@ public abstract class ClusterScenarioTests<TCluster>
     }
 
     /// <summary>Ordered by when they were acquired, holds have strictly increasing fencing tokens.</summary>
-    protected void CheckFencing()
+    [Fact]
+    public void Fencing_tokens_strictly_increase_across_holds()
     {
         var ordered = _run.Holds.OrderBy(h => h.AcquiredAt).ToList();
         _run.Log($"lock holds: {ordered.Count}, tokens {ordered.FirstOrDefault()?.Token}..{ordered.LastOrDefault()?.Token}");
@@ -90,7 +93,8 @@ public abstract class ClusterScenarioTests<TCluster>
     }
 
     /// <summary>Every watch's last delivered state is the key's final value (polled).</summary>
-    protected async Task CheckWatchesAsync()
+    [Fact]
+    public async Task Every_watch_ends_on_the_final_value()
     {
         var finals = new Dictionary<string, long?>();
         foreach (var w in _run.Writers)
@@ -119,7 +123,8 @@ public abstract class ClusterScenarioTests<TCluster>
     /// unknown outcome: a value that was acknowledged and shows up again after a newer one was applied twice, so
     /// LibKv resent it.
     /// </summary>
-    protected void CheckBackSteps()
+    [Fact]
+    public void A_value_going_back_is_a_late_write_of_unknown_outcome_never_a_resent_one()
     {
         var violations = new List<string>();
         foreach (var w in _run.Watchers)
@@ -144,7 +149,8 @@ public abstract class ClusterScenarioTests<TCluster>
     /// A Put that failed with OutcomeUnknown = false ("certainly not sent") is never applied: no watch delivers its
     /// value (in order or as a step back) and the key does not end on it. A write that may have reached a server must say OutcomeUnknown = true.
     /// </summary>
-    protected async Task CheckNotSentAsync()
+    [Fact]
+    public async Task A_write_failed_as_not_sent_is_never_applied()
     {
         var violations = new List<string>();
         foreach (var writer in _run.Writers)
@@ -171,7 +177,8 @@ public abstract class ClusterScenarioTests<TCluster>
     }
 
     /// <summary>Every live client's keep-alive key is present (polled).</summary>
-    protected async Task CheckKeepAlivesAsync()
+    [Fact]
+    public async Task Every_keep_alive_key_is_present()
     {
         var present = new bool[ClusterRun<TCluster>.Clients];
         await Poll.UntilAsync(
@@ -198,7 +205,8 @@ public abstract class ClusterScenarioTests<TCluster>
     }
 
     /// <summary>Every workload call ended within 60 s of the workload's cancellation.</summary>
-    protected void CheckWorkloadStopped() =>
+    [Fact]
+    public void Every_call_ends_when_the_workload_is_cancelled() =>
         Verdict("the workload did not stop", _run.WorkloadStopped ? [] : ["a call ignored its CancellationToken for 60 s"]);
 
     private async Task<long?> FinalAsync(string key)
